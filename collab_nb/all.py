@@ -1,0 +1,2 @@
+"The public API: `from collab_nb.all import *` (fastai convention). Hand-kept: it lists the exported modules."
+from .data import *

@@ -1,0 +1,38 @@
+"Packaging: one version, the public API, the console script, CI running what the README says."
+import configparser, re, shutil, subprocess, sys
+from pathlib import Path
+import collab_nb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_version_matches_settings():
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    assert collab_nb.__version__ == cfg['DEFAULT']['version']
+
+def test_installed_version_matches():
+    from importlib.metadata import version
+    assert version('collab_nb') == collab_nb.__version__
+
+def test_all_exports_public_api():
+    ns = {}
+    exec('from collab_nb.all import *', ns)
+    for name in ('load_movielens', 'read_ratings', 'validate_ratings', 'synth_ratings', 'CollabVocab',
+                 'RatingsDataLoaders', 'random_split', 'movielens_fold', 'holdout_split'):
+        assert name in ns, name
+
+def test_console_script_installed():
+    exe = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
+    r = subprocess.run([exe, '--help'], capture_output=True, text=True)
+    assert r.returncode == 0 and 'data' in r.stdout
+
+def _readme_commands():
+    "The shell commands in README.md's fenced `bash` blocks"
+    txt = (ROOT/'README.md').read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", txt, re.S)
+    return [l.strip() for b in blocks for l in b.splitlines() if l.strip() and not l.strip().startswith('#')]
+
+def test_ci_runs_readme_test_command():
+    cmds = _readme_commands()
+    ci = (ROOT/'.ci'/'run').read_text().splitlines()
+    assert len(cmds) == 2, cmds
+    for cmd in cmds: assert cmd in ci, f"{cmd!r} is not what .ci/run runs"
