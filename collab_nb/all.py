@@ -1,2 +1,3 @@
 "The public API: `from collab_nb.all import *` (fastai convention). Hand-kept: it lists the exported modules."
 from .data import *
+from .models import *

@@ -11,7 +11,13 @@ from fastcore.docments import docments
 __all__ = ['COMMANDS', 'data_cmd', 'main']
 
 # %% ../nbs/08_cli.ipynb #d58d4c0d
-COMMANDS = {}  # name -> function, or 'module:function' (imported only when the parser is built)
+COMMANDS = {  # name -> (one-line help, 'module:function'); a command's module is imported only when it runs
+    'train':     ('train a model on a dataset and report validation error', 'collab_nb.recommend:train_cmd'),
+    'evaluate':  ('evaluate a saved model: RMSE, MAE, precision@10, NDCG@10', 'collab_nb.recommend:evaluate_cmd'),
+    'recommend': ('top-N recommendations for a known user or a new user\'s ratings', 'collab_nb.recommend:recommend_cmd'),
+    'exercises': ('build the student and solution versions of the exercises', 'collab_nb.exercises:exercises_cmd'),
+    'grade':     ('grade a folder of submitted exercise notebooks into a CSV', 'collab_nb.exercises:grade_cmd'),
+}
 
 def _load(spec:str):
     "The function named by `'module:function'`"
@@ -26,7 +32,7 @@ def data_cmd(data:str='ml-100k', # ml-100k, ml-latest-small, synthetic, or a rat
     from collab_nb.data import get_ratings, ratings_summary
     return dict(data=data, **ratings_summary(get_ratings(data, data_dir)))
 
-COMMANDS['data'] = data_cmd
+COMMANDS = {'data': ('counts for a dataset: ratings, users, items, rating range, density', data_cmd), **COMMANDS}
 
 # %% ../nbs/08_cli.ipynb #19fa0a28
 def _add_args(p:argparse.ArgumentParser, f):
@@ -44,13 +50,15 @@ def _add_args(p:argparse.ArgumentParser, f):
             typ = anno if anno in (int, float, str) else (type(default) if isinstance(default,(int,float)) else str)
             p.add_argument(opt, dest=name, type=typ, default=default, help=f"{help_} (default: {default})")
 
-def _parser()->argparse.ArgumentParser:
+def _parser(command:str|None=None, # the command to give its full options
+           )->argparse.ArgumentParser:
     "The `collab-nb` argument parser"
     p = argparse.ArgumentParser(prog='collab-nb', description='Collaborative filtering with fastai: the collab_nb course tools')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    for name, spec in COMMANDS.items():
+    for name, (help_, spec) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if name != command: continue
         f = _load(spec) if isinstance(spec, str) else spec
-        sp = sub.add_parser(name, help=(f.__doc__ or '').splitlines()[0], description=f.__doc__)
         _add_args(sp, f)
         sp.add_argument('--json', action='store_true', help='print the result as JSON')
         sp.set_defaults(_func=f)
@@ -73,7 +81,8 @@ def _msg(e:BaseException)->str:
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         )->int:
     "Run `collab-nb`; exit status 0 on success, 2 on bad input"
-    p = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = _parser(next((a for a in argv if a in COMMANDS), None))
     args = p.parse_args(argv)
     if args.command is None: p.print_help(); return 2
     kw = {k:v for k,v in vars(args).items() if k not in ('command','_func','json')}
