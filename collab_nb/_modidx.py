@@ -63,4 +63,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'collab_nb/models.py'),
                                   'collab_nb.models.DotProductBiasScratch.forward': ( 'dot_product.html#dotproductbiasscratch.forward',
                                                                                       'collab_nb/models.py'),
-                                  'collab_nb.models.create_params': ('dot_product.html#create_params', 'collab_nb/models.py')}}}
+                                  'collab_nb.models.create_params': ('dot_product.html#create_params', 'collab_nb/models.py')},
+            'collab_nb.train': { 'collab_nb.train._collab_nn': ('fast.html#_collab_nn', 'collab_nb/train.py'),
+                                 'collab_nb.train._fastai_dot': ('fast.html#_fastai_dot', 'collab_nb/train.py'),
+                                 'collab_nb.train.fit_model': ('fast.html#fit_model', 'collab_nb/train.py'),
+                                 'collab_nb.train.get_model': ('fast.html#get_model', 'collab_nb/train.py')}}}

@@ -1,3 +1,4 @@
 "The public API: `from collab_nb.all import *` (fastai convention). Hand-kept: it lists the exported modules."
 from .data import *
 from .models import *
+from .train import *
