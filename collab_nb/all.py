@@ -3,3 +3,4 @@ from .data import *
 from .models import *
 from .train import *
 from .nn import *
+from .exercises import *
