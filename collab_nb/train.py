@@ -5,17 +5,21 @@
 # %% ../nbs/06_fast.ipynb #92368ff2
 from __future__ import annotations
 import time
+from contextlib import contextmanager
 import torch
 from torch import nn
-from fastcore.basics import ifnone, noop
+from fastcore.basics import noop
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
+from fastai.optimizer import Adam
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.schedule import fit_one_cycle
 from fastai.callback.progress import ProgressCallback
 from .models import DotProduct, DotProductBias, DotProductBiasScratch
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'get_model', 'fit_model']
+__all__ = ['MODELS', 'FUSABLE', 'DEFAULTS', 'FAST_RECIPE', 'get_model', 'dot_tables', 'row_l2', 'RowL2', 'is_fusable', 'FusedDot',
+           'FusedDotCB', 'torch_threads', 'fit_model']
 
 # %% ../nbs/06_fast.ipynb #a07027af
 def _collab_nn(n_users, n_items, n_factors, y_range, **kw):
@@ -44,25 +48,144 @@ def get_model(name:str, # one of `MODELS`: 'dot', 'dot-bias', 'dot-bias-scratch'
     if f in (DotProduct, DotProductBias, DotProductBiasScratch): return f(n_users, n_items, n_factors, y_range=y_range, **kw)
     return f(n_users, n_items, n_factors, y_range, **kw)
 
-# %% ../nbs/06_fast.ipynb #cd61460f
-DEFAULTS = {'dot':      dict(n_factors=50, epochs=5, lr=5e-3, wd=0.1, bs=64),
-            'dot-bias': dict(n_factors=50, epochs=5, lr=5e-3, wd=0.1, bs=64),
-            'dot-bias-scratch': dict(n_factors=50, epochs=5, lr=5e-3, wd=0.1, bs=64),
-            'nn':       dict(n_factors=50, epochs=5, lr=5e-3, wd=0.1, bs=64),
-            'fastai':   dict(n_factors=50, epochs=5, lr=5e-3, wd=0.1, bs=64)}
-
 # %% ../nbs/06_fast.ipynb #e64852a1
+def dot_tables(model:nn.Module)->tuple|None:
+    "`(user_factors, item_factors, user_bias, item_bias)` tensors of a dot-product model (biases may be None), else None"
+    for names in (('user_factors','item_factors','user_bias','item_bias'), ('u_weight','i_weight','u_bias','i_bias')):
+        ts = [getattr(model, n, None) for n in names]
+        if ts[0] is None or ts[1] is None: continue
+        return tuple(t.weight if isinstance(t, nn.Embedding) else t for t in ts)
+    return None
+
+# %% ../nbs/06_fast.ipynb #032d4d73
+def row_l2(tables:tuple, # tensors from `dot_tables` (None entries are skipped)
+           x:torch.Tensor, # `(bs, 2)` long: user, item indices of the batch
+          )->torch.Tensor:
+    "Mean over the batch of the squared norms of the rows each rating looks up"
+    res = 0.
+    for t, col in zip(tables, (0, 1, 0, 1)):
+        if t is not None: res = res + t[x[:,col]].pow(2).reshape(len(x), -1).sum(1)
+    return res.mean()
+
+class RowL2(Callback):
+    "Add `wd * row_l2` (L2 on the table rows the batch uses) to the training loss"
+    order = 0
+    def __init__(self, wd:float): self.wd = wd
+    def before_fit(self): self.tables = dot_tables(self.model)
+    def after_loss(self):
+        if self.training and self.wd: self.learn.loss_grad = self.loss_grad + self.wd*row_l2(self.tables, self.xb[0])
+
+# %% ../nbs/06_fast.ipynb #85896e89
+class _DotFn(torch.autograd.Function):
+    "Dot-product prediction with a hand-written backward that also adds the row-L2 gradient"
+    @staticmethod
+    def forward(ctx, x, uf, itf, ub, ib, y_range, l2):
+        u, i = x[:,0], x[:,1]
+        U, I = uf.index_select(0, u), itf.index_select(0, i)
+        res = torch.bmm(U.unsqueeze(1), I.unsqueeze(2)).view(-1)
+        if ub is not None: res = res + ub.index_select(0, u).view(-1) + ib.index_select(0, i).view(-1)
+        s = None
+        if y_range is not None: s = torch.sigmoid(res); res = s*(y_range[1]-y_range[0]) + y_range[0]
+        ctx.save_for_backward(x, U, I, s)
+        ctx.tables, ctx.y_range, ctx.l2 = (uf, itf, ub, ib), y_range, l2
+        return res
+
+    @staticmethod
+    def backward(ctx, g):
+        x, U, I, s = ctx.saved_tensors
+        uf, itf, ub, ib = ctx.tables
+        if s is not None: g = g*s*(1-s)*(ctx.y_range[1]-ctx.y_range[0])
+        c = 2*ctx.l2/len(g)
+        def grad(table, idx, src):
+            out = torch.zeros_like(table).index_add_(0, idx, src.view(-1, *table.shape[1:]))
+            if c: out.add_(table * (c*torch.bincount(idx, minlength=len(table)).to(table.dtype)).view(-1, *[1]*(table.dim()-1)))
+            return out
+        u, i, g1 = x[:,0], x[:,1], g[:,None]
+        gU, gI = grad(uf, u, g1*I), grad(itf, i, g1*U)
+        gub = gib = None
+        if ub is not None: gub, gib = grad(ub, u, g), grad(ib, i, g)
+        return None, gU, gI, gub, gib, None, None
+
+# %% ../nbs/06_fast.ipynb #07e91def
+FUSABLE = (DotProduct, DotProductBias, DotProductBiasScratch)
+
+def is_fusable(model:nn.Module)->bool:
+    "True if `model` is one of the dot-product models `FusedDot` can run"
+    from fastai.collab import EmbeddingDotBias
+    return isinstance(model, FUSABLE + (EmbeddingDotBias,))
+
+class FusedDot(nn.Module):
+    "Wraps a dot-product model: same predictions, one fused backward that includes `l2 * row_l2`"
+    def __init__(self, model:nn.Module, # a model for which `is_fusable` is True
+                 l2:float=0., # weight of the row-L2 penalty whose gradient the backward adds
+                ):
+        super().__init__()
+        if not is_fusable(model): raise TypeError(f"FusedDot cannot run {type(model).__name__}")
+        self.model, self.l2 = model, l2
+    def forward(self, x):
+        l2 = self.l2 if torch.is_grad_enabled() else 0.
+        return _DotFn.apply(x, *dot_tables(self.model), getattr(self.model, 'y_range', None), l2)
+
+# %% ../nbs/06_fast.ipynb #d680ddfa
+class FusedDotCB(Callback):
+    "Fit a dot-product model through `FusedDot` with row-L2 weight `l2`; `learn.model` is restored after fit"
+    order = -50
+    def __init__(self, l2:float=0.): self.l2 = l2
+    def before_fit(self): self.orig = self.learn.model; self.learn.model = FusedDot(self.orig, self.l2)
+    def after_fit(self): self.learn.model = self.orig
+
+# %% ../nbs/06_fast.ipynb #e4da35b0
+@contextmanager
+def torch_threads(n:int|None):
+    "Run the block with `n` PyTorch threads (None: leave as is)"
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+def _param_groups(model, tables):
+    "Splitter: the embedding tables first, everything else second"
+    ids = {id(t) for t in tables if t is not None}
+    tbl = [p for p in model.parameters() if id(p) in ids]
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [tbl, rest] if rest else [tbl]
+
+# %% ../nbs/06_fast.ipynb #50bf26e0
+DEFAULTS = {'dot':      dict(n_factors=50, epochs=10, lr=3e-2, wd=0.15, bs=4096),
+            'dot-bias': dict(n_factors=50, epochs=10, lr=3e-2, wd=0.15, bs=4096),
+            'dot-bias-scratch': dict(n_factors=50, epochs=10, lr=3e-2, wd=0.15, bs=4096),
+            'fastai':   dict(n_factors=50, epochs=10, lr=3e-2, wd=0.15, bs=4096),
+            'nn':       dict(n_factors=50, epochs=10, lr=1e-2, wd=0.1, bs=4096)}
+FAST_RECIPE = dict(n_factors=50, epochs=5, lr=5e-2, wd=0.1, bs=8192)
+
+# %% ../nbs/06_fast.ipynb #a99b8e0b
 def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
-              dls, # fastai `DataLoaders` (e.g. `RatingsDataLoaders`)
-              epochs:int=5, # passes over the training set
-              lr:float=5e-3, # peak learning rate of the one-cycle schedule
-              wd:float=0.1, # weight decay
-              show:bool=False, # show fastai's progress bar and table
+              dls, # fastai `DataLoaders` (use `RatingsDataLoaders` with large `bs`)
+              epochs:int=10, # passes over the training set
+              lr:float=3e-2, # peak learning rate of the one-cycle schedule (suits bs in the thousands)
+              wd:float=0.15, # weight decay (see `reg`)
+              reg:str='auto', # 'rows' (L2 on the rows a batch uses), 'decoupled' (fastai's wd), or 'auto'
+              fused:bool|None=None, # use `FusedDot` (default: when the model is fusable)
+              moms:tuple=(0.9, 0.8, 0.9), # Adam's beta1 schedule for `fit_one_cycle`
+              pct_start:float=0.25, # fraction of the steps spent warming up
+              n_threads:int|None=1, # PyTorch threads during the fit (None: leave as is)
+              show:bool=False, # show fastai's progress bar and results table
               cbs=None, # extra fastai callbacks
               **kw, # passed to `Learner`
              )->Learner:
-    "Fit `model` on `dls` with MSE loss and `fit_one_cycle`; return the fitted `Learner`"
-    learn = Learner(dls, model, loss_func=MSELossFlat(), cbs=cbs, **kw)
+    "Fit `model` on `dls` with MSE and `fit_one_cycle`, fast; return the fitted fastai `Learner`"
+    tables = dot_tables(model)
+    if reg=='auto': reg = 'rows' if tables is not None else 'decoupled'
+    if reg not in ('rows', 'decoupled'): raise ValueError(f"reg must be 'rows', 'decoupled' or 'auto', not {reg!r}")
+    if reg=='rows' and tables is None: raise ValueError(f"reg='rows' needs user_factors/item_factors tables; {type(model).__name__} has none")
+    if fused is None: fused = is_fusable(model)
+    rows_l2 = wd if reg=='rows' else 0.
+    extra = [FusedDotCB(rows_l2)] if fused else [RowL2(rows_l2)] if rows_l2 else []
+    splitter = (lambda m: _param_groups(m, tables)) if tables is not None else (lambda m: [list(m.parameters())])
+    learn = Learner(dls, model, loss_func=MSELossFlat(), opt_func=Adam, splitter=splitter, cbs=extra+list(cbs or []), **kw)
     if not show: learn.remove_cb(ProgressCallback); learn.logger = noop
-    learn.fit_one_cycle(epochs, lr, wd=wd)
+    learn.create_opt()
+    n_groups = len(learn.opt.param_lists)
+    learn.opt.set_hyper('wd', [0.]*n_groups if reg=='rows' and n_groups==1 else [0., wd] if reg=='rows' else [wd]*n_groups)
+    with torch_threads(n_threads): learn.fit_one_cycle(epochs, lr, moms=moms, pct_start=pct_start)
     return learn
