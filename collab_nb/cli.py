@@ -17,6 +17,7 @@ COMMANDS = {  # name -> (one-line help, 'module:function'); a command's module i
     'recommend': ('top-N recommendations for a known user or a new user\'s ratings', 'collab_nb.recommend:recommend_cmd'),
     'exercises': ('build the student and solution versions of the exercises', 'collab_nb.exercises:exercises_cmd'),
     'grade':     ('grade a folder of submitted exercise notebooks into a CSV', 'collab_nb.exercises:grade_cmd'),
+    'site':      ('render the executed lesson notebooks as an HTML course site', 'collab_nb.exercises:site_cmd'),
 }
 
 def _load(spec:str):
@@ -40,15 +41,16 @@ def _add_args(p:argparse.ArgumentParser, f):
     docs = docments(f, full=True)
     for name, d in docs.items():
         if name=='return': continue
-        opt, help_ = '--'+name.replace('_','-'), (d['docment'] or '')
+        opts, help_ = ['--'+name.replace('_','-')], (d['docment'] or '')
+        if len(name)==1: opts.insert(0, '-'+name)  # `-n 10` as well as `--n 10`
         default, anno = d['default'], d['anno']
         if anno is bool or isinstance(default, bool):
-            p.add_argument(opt, dest=name, action='store_true', help=help_)
+            p.add_argument(*opts, dest=name, action='store_true', help=help_)
         elif default is inspect.Parameter.empty:
             p.add_argument(name, type=anno if anno in (int,float) else str, help=help_)
         else:
             typ = anno if anno in (int, float, str) else (type(default) if isinstance(default,(int,float)) else str)
-            p.add_argument(opt, dest=name, type=typ, default=default, help=f"{help_} (default: {default})")
+            p.add_argument(*opts, dest=name, type=typ, default=default, help=f"{help_} (default: {default})")
 
 def _parser(command:str|None=None, # the command to give its full options
            )->argparse.ArgumentParser:
