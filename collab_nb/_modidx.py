@@ -80,6 +80,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'collab_nb.distributed._load_lean': ('scale.html#_load_lean', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed._lr_at': ('scale.html#_lr_at', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed._run': ('scale.html#_run', 'collab_nb/distributed.py'),
+                                       'collab_nb.distributed._sorted_unique': ('scale.html#_sorted_unique', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed._user_counts': ('scale.html#_user_counts', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.count_rows': ('scale.html#count_rows', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.ddp_main': ('scale.html#ddp_main', 'collab_nb/distributed.py'),

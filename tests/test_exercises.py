@@ -1,0 +1,300 @@
+"The classroom: checkers, student/solution versions, the grader (own processes, time limit) and the course site."
+import csv, json, os, re, shutil, subprocess, sys, time
+from html.parser import HTMLParser
+from pathlib import Path
+import nbformat, pytest, torch
+import torch.nn.functional as F
+from nbdev.test import test_nb as run_nb
+import collab_nb.exercises as ex
+from collab_nb.exercises import ExerciseError, EXERCISES, lesson_exercises, build_exercises, STUB, YOUR_ANSWER, SOL_BEGIN
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
+LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend']
+
+@pytest.fixture(scope='module')
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp('handout')
+    build_exercises(d)
+    return d
+
+def results(fn):
+    "{exercise: (passed, message)} from a results file (last outcome wins)"
+    res = {}
+    for line in Path(fn).read_text().splitlines():
+        r = json.loads(line); res[r['exercise']] = (r['passed'], r['message'])
+    return res
+
+def run_cells(nb_path, cwd):
+    "Execute every code cell of a notebook in-process, carrying on after errors (like the grader)"
+    nb, ns, old = nbformat.read(nb_path, as_version=4), {'__name__': '__main__'}, os.getcwd()
+    os.chdir(cwd)
+    try:
+        for c in nb.cells:
+            if c.cell_type != 'code': continue
+            try: exec(compile(c.source, str(nb_path), 'exec'), ns)
+            except Exception: pass
+    finally: os.chdir(old)
+
+def test_every_lesson_has_exercises_and_sources():
+    test_lessons = sorted({v['lesson'] for v in EXERCISES.values()})
+    assert test_lessons == LESSONS
+    assert [p.stem for p in ex.exercise_sources()] == LESSONS
+    for p in ex.exercise_sources():
+        src = p.read_text()
+        for name in lesson_exercises(p.stem): assert f'check_{name}(' in src, (p.name, name)
+        assert src.count('**Model answer') >= 4, p.name
+
+def test_build_versions(built):
+    for l in LESSONS:
+        stu, sol = (nbformat.read(built/v/f'{l}.ipynb', as_version=4) for v in ('student', 'solution'))
+        stu_src, sol_src = (json.dumps([c.source for c in nb.cells]) for nb in (stu, sol))
+        assert 'BEGIN SOLUTION' not in stu_src + sol_src and 'END SOLUTION' not in stu_src + sol_src
+        assert 'Model answer' not in stu_src and 'Model answer' in sol_src
+        stu_code, sol_code = ('\n'.join(c.source for c in nb.cells if c.cell_type == 'code') for nb in (stu, sol))
+        assert stu_code.count(STUB) == len(lesson_exercises(l)) and 'NotImplementedError' not in sol_code
+        assert stu_src.count(YOUR_ANSWER) == sol_src.count('Model answer')
+        assert all(not c.get('outputs') for c in stu.cells if c.cell_type == 'code')
+        assert stu.metadata.collab_nb == dict(lesson=l, version='student') and sol.metadata.collab_nb['version'] == 'solution'
+        # the solution code of each block is gone from the student version
+        src = nbformat.read(ROOT/'nbs'/'exercises'/f'{l}.ipynb', as_version=4)
+        for c in src.cells:
+            if SOL_BEGIN not in c.source: continue
+            first = c.source.split(SOL_BEGIN)[1].splitlines()[1].strip()
+            assert first and first not in stu_src and first in sol_src, first
+
+def test_solution_versions_pass(built, tmp_path, monkeypatch):
+    "Every solution version runs top to bottom (nbdev's runner) and passes every one of its checks"
+    fn = tmp_path/'results.jsonl'
+    monkeypatch.setenv(ex.RESULTS_VAR, str(fn))
+    for l in LESSONS:
+        ok, _ = run_nb(built/'solution'/f'{l}.ipynb')
+        assert ok, l
+    res = results(fn)
+    assert set(res) == set(EXERCISES) and all(p for p,_ in res.values()), res
+
+def test_student_versions_fail_with_stub_message(built, tmp_path, monkeypatch):
+    fn = tmp_path/'results.jsonl'
+    monkeypatch.setenv(ex.RESULTS_VAR, str(fn))
+    for l in LESSONS: run_cells(built/'student'/f'{l}.ipynb', tmp_path)
+    res = results(fn)
+    assert set(res) == set(EXERCISES)
+    for name, (passed, msg) in res.items():
+        assert not passed and 'is not written yet' in msg and 'replace this line with your solution' in msg, (name, msg)
+
+# --- deliberately wrong answers get the specific sentence -------------------------------------------------------
+from fastai.layers import sigmoid_range
+
+def _fwd(self, x, ub=True, ib=True, squash=True, bias_cols=False):
+    u, i = x[:,0], x[:,1]
+    res = (self.user_factors(u)*self.item_factors(i)).sum(1)
+    if ub: res = res + (self.user_bias(u) if bias_cols else self.user_bias(u)[:,0])
+    if ib: res = res + (self.item_bias(i) if bias_cols else self.item_bias(i)[:,0])
+    return sigmoid_range(res, *self.y_range) if squash else res
+
+def _step(model, x, y, lr, wd, form='loss', zero=True):
+    loss = F.mse_loss(model(x), y) + (wd*sum((p**2).sum() for p in model.parameters()) if form=='loss' else 0)
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= lr*(p.grad + (wd*p if form=='grad' else 0))
+            if zero: p.grad.zero_()
+
+def _nn_fwd(self, x, squash=True):
+    res = self.layers(torch.cat([self.user_factors(x[:,0]), self.item_factors(x[:,1])], 1))[:,0]
+    return sigmoid_range(res, *self.y_range) if squash else res
+
+def _top_incl_na(scores, rated, n):
+    s = scores.clone(); s[rated] = -float('inf')
+    return s.topk(n).indices
+
+def _fold(fac, bias, items, ratings, wd):
+    Fm = fac[items]
+    return torch.linalg.solve(Fm.T@Fm + wd*torch.eye(Fm.shape[1]), Fm.T@(ratings-bias[items]))
+
+WRONG = [
+    ('ratings_density', lambda df: len(df)/(df.user.max()*df.movie.max()), 'you divided by the largest ids'),
+    ('ratings_density', lambda df: 1-len(df)/(df.user.nunique()*df.movie.nunique()), 'fraction of empty cells'),
+    ('encode_ids', lambda ids, cl: torch.tensor([cl.index(o)-1 for o in ids]), 'off by one'),
+    ('encode_ids', lambda ids, cl: torch.tensor([cl.index(o) for o in ids]), "unknown ids must map to 0 ('#na#') instead of raising ValueError"),
+    ('one_hot_lookup', lambda i, w: F.one_hot(i, w.shape[0]).float() @ w.detach(), 'no gradient reaches `weight`'),
+    ('one_hot_lookup', lambda i, w: (F.one_hot(i, w.shape[0]).float() @ w).T, 'transposed'),
+    ('one_hot_lookup', lambda i, w: F.one_hot(i, w.shape[0]) @ w, 'raised RuntimeError'),
+    ('match_scores', lambda u, i: u @ i.T, 'every user against every item'),
+    ('match_scores', lambda u, i: (u*i).sum(0), 'you summed over the batch'),
+    ('match_scores', lambda u, i: u*i, 'forgot to add them up'),
+    ('sigmoid_range', lambda x, lo, hi: torch.sigmoid(x)*(hi-lo), 'add `lo`'),
+    ('sigmoid_range', lambda x, lo, hi: x*(hi-lo)+lo, 'apply `torch.sigmoid` first'),
+    ('dot_product_bias_forward', lambda s, x: _fwd(s, x, ub=False, ib=False), 'you forgot both biases'),
+    ('dot_product_bias_forward', lambda s, x: _fwd(s, x, ib=False), 'you forgot the item bias'),
+    ('dot_product_bias_forward', lambda s, x: _fwd(s, x, ub=False), 'you forgot the user bias'),
+    ('dot_product_bias_forward', lambda s, x: _fwd(s, x, squash=False), 'forgot to squash'),
+    ('dot_product_bias_forward', lambda s, x: _fwd(s, x, bias_cols=True), 'broadcast'),
+    ('dot_product_bias_forward', lambda s, x: _fwd(s, x).detach(), 'detached'),
+    ('sgd_step', lambda m, x, y, lr, wd: _step(m, x, y, lr, 0.), 'ignores weight decay'),
+    ('sgd_step', lambda m, x, y, lr, wd: _step(m, x, y, lr, wd, form='grad'), 'whose gradient is `2 * wd * p`'),
+    ('sgd_step', lambda m, x, y, lr, wd: _step(m, x, y, -lr, wd), 'moved uphill'),
+    ('sgd_step', lambda m, x, y, lr, wd: _step(m, x, y, lr, wd, zero=False), 'zero the gradients'),
+    ('sgd_step', lambda m, x, y, lr, wd: F.mse_loss(m(x), y), 'did not change'),
+    ('cosine_sim', lambda v, m: m@v, 'that is the dot product'),
+    ('cosine_sim', lambda v, m: (m@v)/m.norm(dim=1), 'length of `v` too'),
+    ('most_similar', lambda f, i, n: F.cosine_similarity(f, f[i][None], dim=1).topk(n).indices, 'includes the query item itself'),
+    ('most_similar', lambda f, i, n: torch.cat([f[:i]@f[i], torch.tensor([-1e9]), f[i+1:]@f[i]]).topk(n).indices, 'raw dot product'),
+    ('most_similar', lambda f, i, n: torch.cat([f[:i]@f[i], torch.tensor([-1e9]), f[i+1:]@f[i]]).topk(n), 'just its `.indices`'),
+    ('emb_sz_rule', lambda n: round(1.6*n**0.56), 'no cap'),
+    ('emb_sz_rule', lambda n: min(600, 1.6*n**0.56), 'round it'),
+    ('emb_sz_rule', lambda n: min(600, int(1.6*n**0.56)), 'truncated instead of rounding'),
+    ('collab_nn_forward', lambda s, x: _nn_fwd(s, x[:,[1,0]]), 'raised'),
+    ('collab_nn_forward', lambda s, x: _nn_fwd(s, x, squash=False), 'forgot to squash'),
+    ('top_n_unrated', lambda s, r, n: s.topk(n).indices, 'already rated'),
+    ('top_n_unrated', _top_incl_na, "index 0, the '#na#' placeholder"),
+    ('top_n_unrated', lambda s, r, n: _top_incl_na(s, torch.cat([r, torch.tensor([0])]), n).flip(0), 'wrong order'),
+    ('fold_in', lambda f, b, i, r, wd: _fold(f, torch.zeros_like(b), i, r, wd), 'ignored the item biases'),
+    ('fold_in', lambda f, b, i, r, wd: _fold(f, b, i, r, 0.), 'forgot the penalty'),
+    ('fold_in', lambda f, b, i, r, wd: _fold(f, b, i, r, wd)[None], None),  # (1, k) is accepted
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG)])
+def test_wrong_answer_feedback(name, f, msg, capsys):
+    check = EXERCISES[name]['check']
+    if msg is None: assert check(f); return
+    with pytest.raises(ExerciseError) as e: check(f)
+    s = str(e.value)
+    assert msg in s, s
+    assert '\n' not in s and not re.search(r'[.!?] [A-Z]', s), f"not one sentence: {s}"
+    assert e.value._render_traceback_() == [f"ExerciseError: {s}"]
+
+def test_swapped_nn_embeddings_named():
+    "`collab_nn_forward` with items before users (same widths in the checker) gets its own sentence"
+    def swapped(self, x):
+        return sigmoid_range(self.layers(torch.cat([self.item_factors(x[:,1]), self.user_factors(x[:,0])], 1))[:,0], *self.y_range)
+    with pytest.raises(ExerciseError, match='item factors before the user factors'): EXERCISES['collab_nn_forward']['check'](swapped)
+
+def test_right_answer_says_so(capsys):
+    assert EXERCISES['match_scores']['check'](lambda u, i: (u*i).sum(1))
+    assert capsys.readouterr().out.startswith('✓ match_scores: correct')
+
+def test_hard_coded_output_fails():
+    "Inputs are fresh on every call, so replaying the outputs of a right answer does not pass"
+    seen = []
+    def record(u, i): seen.append((u*i).sum(1)); return seen[-1]
+    EXERCISES['match_scores']['check'](record)
+    torch.manual_seed(0)
+    with pytest.raises(ExerciseError): EXERCISES['match_scores']['check'](lambda u, i: seen[0])
+    seen2 = []
+    def dens(df): seen2.append(len(df)/(df.user.nunique()*df.movie.nunique())); return seen2[-1]
+    EXERCISES['ratings_density']['check'](dens)
+    with pytest.raises(ExerciseError): EXERCISES['ratings_density']['check'](lambda df: seen2[0])
+
+# --- the grader -------------------------------------------------------------------------------------------------
+def _edit(nb_path, out, fn=None, prepend=None):
+    "Copy a notebook, changing code cells with `fn(source)` and/or inserting a code cell after the imports"
+    nb = nbformat.read(nb_path, as_version=4)
+    if fn:
+        for c in nb.cells:
+            if c.cell_type == 'code': c.source = fn(c.source)
+    if prepend:
+        i = next(i for i,c in enumerate(nb.cells) if c.cell_type == 'code')
+        nb.cells.insert(i+1, nbformat.v4.new_code_cell(prepend))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+
+def test_grade_cli(built, tmp_path):
+    "A correct, a wrong, a crashing, a looping, a file-deleting and an untouched notebook: the right CSV, in time"
+    sol, subs = built/'solution'/'01_lookup.ipynb', tmp_path/'subs'
+    _edit(sol, subs/'ann'/'01_lookup.ipynb')
+    _edit(sol, subs/'bob'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'return users @ items.T'))
+    _edit(sol, subs/'cat'/'01_lookup.ipynb', prepend='import os; os._exit(1)')
+    _edit(sol, subs/'dan'/'01_lookup.ipynb', prepend='while True: pass')
+    _edit(sol, subs/'eve'/'renamed.ipynb', prepend='import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)')
+    _edit(built/'student'/'01_lookup.ipynb', subs/'fay'/'01_lookup.ipynb')
+    out, timeout = tmp_path/'grades.csv', 45
+    t = time.time()
+    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--json'],
+                       capture_output=True, text=True, timeout=600)
+    secs = time.time() - t
+    assert r.returncode == 0, r.stderr
+    assert secs < 3*timeout + 60, secs  # 6 notebooks, 2 at a time, the looping one stopped at the limit
+    summary = json.loads(r.stdout)
+    rows = list(csv.DictReader(open(out)))
+    assert summary['rows'] == len(rows) == 12 and summary['students'] == 6
+    got = {(r['student'], r['exercise']): (r['status'], r['score'], r['message']) for r in rows}
+    assert list(rows[0]) == ex.GRADE_FIELDS
+    st = {k: v[0] for k,v in got.items()}
+    assert st == {('ann','one_hot_lookup'): 'pass', ('ann','match_scores'): 'pass',
+                  ('bob','one_hot_lookup'): 'pass', ('bob','match_scores'): 'fail',
+                  ('cat','one_hot_lookup'): 'crash', ('cat','match_scores'): 'crash',
+                  ('dan','one_hot_lookup'): 'timeout', ('dan','match_scores'): 'timeout',
+                  ('eve','one_hot_lookup'): 'pass', ('eve','match_scores'): 'pass',
+                  ('fay','one_hot_lookup'): 'fail', ('fay','match_scores'): 'fail'}, st
+    assert 'every user against every item' in got[('bob','match_scores')][2]
+    assert 'not written yet' in got[('fay','match_scores')][2]
+    assert f'within {timeout} s' in got[('dan','match_scores')][2]
+    assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0)
+    assert float(next(r for r in rows if r['student']=='dan')['seconds']) < timeout + 15
+
+def test_grade_missing_check_and_name_error(built, tmp_path):
+    "Deleting a check cell -> missing; a check cell that raises before checking -> error (graded without a kernel here)"
+    nb = nbformat.read(built/'solution'/'01_lookup.ipynb', as_version=4)
+    nb.cells = [c for c in nb.cells if 'check_match_scores(' not in c.source]
+    for c in nb.cells:
+        if 'check_one_hot_lookup(' in c.source: c.outputs = [nbformat.v4.new_output('error', ename='NameError', evalue="name 'x' is not defined", traceback=[])]
+    errs = {k: ex._cell_error(nb.cells[i]) for k,i in ex._check_cells(nb).items()}
+    assert errs == {'one_hot_lookup': "NameError: name 'x' is not defined"}
+
+def test_cli_exercises_build(tmp_path):
+    r = subprocess.run([EXE, 'exercises', 'build', str(tmp_path/'out'), '--json'], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d['student'] == d['solution'] == 6 and len(list((tmp_path/'out'/'student').glob('*.ipynb'))) == 6
+    r = subprocess.run([EXE, 'exercises', 'publish', str(tmp_path/'out')], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith('error: unknown action') and 'Traceback' not in r.stderr
+    r = subprocess.run([EXE, 'grade', str(tmp_path/'nothing')], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith('error: submissions folder not found')
+
+# --- the course site in headless Chromium -----------------------------------------------------------------------
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+
+class _Dom(HTMLParser):
+    "Headings, links and embedded images of a page"
+    def __init__(self):
+        super().__init__(); self.h, self.links, self.imgs, self._tag = [], [], [], None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ('h1', 'h2'): self._tag = tag; self.h.append([tag, ''])
+        if tag == 'a' and a.get('href'): self.links.append(a['href'])
+        if tag == 'img' and (a.get('src') or '').startswith('data:image/'): self.imgs.append(a['src'][:30])
+    def handle_endtag(self, tag):
+        if tag == self._tag: self._tag = None
+    def handle_data(self, data):
+        if self._tag: self.h[-1][1] += data
+
+def browser_dom(path:Path)->_Dom:
+    "Load `path` in headless Chromium and parse the DOM it ends up with"
+    r = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                        '--disable-background-networking', '--no-first-run', '--disable-extensions',
+                        '--virtual-time-budget=5000', '--dump-dom', path.resolve().as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and '<html' in r.stdout, r.stderr[-2000:]
+    d = _Dom(); d.feed(r.stdout)
+    return d
+
+def _plot_lesson()->Path:
+    "A lesson notebook that draws a plot (the interpretation lesson if it does, else its exercise notebook)"
+    for p in ex.lesson_notebooks():
+        if p.stem.startswith('03_') and 'plt.' in p.read_text(): return p
+    return ROOT/'nbs'/'exercises'/'03_interpret.ipynb'
+
+@pytest.mark.skipif(CHROMIUM is None, reason='chromium not installed (apt-get install -y chromium)')
+def test_site_in_headless_chromium(tmp_path):
+    lesson = _plot_lesson()
+    idx = ex.build_site(tmp_path/'site', [lesson], timeout=300)
+    home = browser_dom(idx)
+    assert [t for t,_ in home.h][:1] == ['h1'] and 'collab_nb' in home.h[0][1]
+    assert f'{lesson.stem}.html' in home.links
+    assert sum(l.startswith('student/') and l.endswith('.ipynb') for l in home.links) == 6
+    page = browser_dom(tmp_path/'site'/f'{lesson.stem}.html')
+    h1 = [t for tag,t in page.h if tag == 'h1']
+    assert h1 and h1[0].strip().rstrip('¶').strip() == ex._nb_title(nbformat.read(lesson, as_version=4), '')[0]
+    assert any(tag == 'h2' for tag,_ in page.h)
+    assert len(page.imgs) >= 1, 'no plot on the page'
