@@ -11,7 +11,7 @@ from fastai.torch_core import Module
 from fastai.layers import Embedding, sigmoid_range
 
 # %% auto #0
-__all__ = ['emb_sz_rule', 'get_emb_sz', 'CollabNN']
+__all__ = ['emb_sz_rule', 'get_emb_sz', 'CollabNN', 'movielens_side_info', 'CollabNNSide']
 
 # %% ../nbs/04_collab_nn.ipynb #af284d94
 def emb_sz_rule(n_cat:int, # number of distinct values, `#na#` included
@@ -43,4 +43,48 @@ class CollabNN(Module):
     def forward(self, x): # `(bs, 2)` long: user, item indices
         embs = torch.cat([self.user_factors(x[:,0]), self.item_factors(x[:,1])], dim=1)
         res = self.layers(embs)[:,0]
+        return res if self.y_range is None else sigmoid_range(res, *self.y_range)
+
+# %% ../nbs/04_collab_nn.ipynb #a69add8b
+import numpy as np, pandas as pd
+from .data import movielens_path
+
+def movielens_side_info(vocab, # the `CollabVocab` whose indices the rows follow
+                        data_dir=None, # folder holding `ml-100k/`; default `$COLLAB_NB_DATA`
+                       )->tuple:
+    "`(user_feats, item_feats)` float tensors from ml-100k's `u.user` and `u.item`, one row per vocab index"
+    path = movielens_path('ml-100k', data_dir)
+    u = pd.read_csv(path/'u.user', sep='|', header=None, names=['user','age','gender','occupation','zip'])
+    uf = pd.concat([(u.age-u.age.mean())/u.age.std(), (u.gender=='M').astype(float),
+                    pd.get_dummies(u.occupation, prefix='occ', dtype=float)], axis=1)
+    it = pd.read_csv(path/'u.item', sep='|', header=None, encoding='latin-1')
+    itf = it.iloc[:, 5:].astype(float)
+    def _table(ids, feats, idx):
+        out = torch.zeros(len(idx)+1, feats.shape[1])
+        pos = pd.Index(ids).get_indexer(idx)
+        ok = pos >= 0
+        out[1:][torch.as_tensor(ok)] = torch.tensor(feats.to_numpy(np.float32)[pos[ok]])
+        return out
+    return _table(u.user, uf, vocab.users), _table(it[0], itf, vocab.items)
+
+# %% ../nbs/04_collab_nn.ipynb #61c3be70
+class CollabNNSide(CollabNN):
+    "`CollabNN` whose hidden layer also sees fixed per-user and per-item feature rows"
+    def __init__(self, user_sz:tuple, # (number of users incl. `#na#`, user embedding size)
+                 item_sz:tuple, # (number of items incl. `#na#`, item embedding size)
+                 user_feats:torch.Tensor|None=None, # `(n_users, k_u)` float features, row = user index
+                 item_feats:torch.Tensor|None=None, # `(n_items, k_i)` float features, row = item index
+                 y_range:tuple|None=(0, 5.5), # squash predictions into this range
+                 n_act:int=100, # width of the hidden layer
+                ):
+        user_feats = torch.zeros(user_sz[0], 0) if user_feats is None else user_feats.float()
+        item_feats = torch.zeros(item_sz[0], 0) if item_feats is None else item_feats.float()
+        super().__init__(user_sz, item_sz, y_range=y_range, n_act=n_act)
+        self.register_buffer('user_feats', user_feats); self.register_buffer('item_feats', item_feats)
+        n_in = user_sz[1] + item_sz[1] + user_feats.shape[1] + item_feats.shape[1]
+        self.layers[0] = nn.Linear(n_in, n_act)
+    def forward(self, x): # `(bs, 2)` long: user, item indices
+        u, i = x[:,0], x[:,1]
+        h = torch.cat([self.user_factors(u), self.item_factors(i), self.user_feats[u], self.item_feats[i]], dim=1)
+        res = self.layers(h)[:,0]
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
