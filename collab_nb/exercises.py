@@ -16,7 +16,7 @@ __all__ = ['EXERCISES', 'RESULTS_VAR', 'SOL_BEGIN', 'SOL_END', 'ANSWER_MARK', 'S
            'check_sgd_step', 'check_cosine_sim', 'check_most_similar', 'check_emb_sz_rule', 'check_collab_nn_forward',
            'check_top_n_unrated', 'check_fold_in', 'strip_solution', 'drop_markers', 'make_version', 'exercise_sources',
            'build_exercises', 'grade_notebook', 'find_submissions', 'grade', 'exercises_cmd', 'grade_cmd',
-           'lesson_notebooks', 'build_site', 'site_cmd']
+           'lesson_notebooks', 'site_clean', 'build_site', 'site_cmd']
 
 # %% ../nbs/09_exercises.ipynb #13a23db9
 class ExerciseError(Exception):
@@ -680,6 +680,22 @@ def lesson_notebooks(nbs_dir=None)->list:
     d = Path(nbs_dir) if nbs_dir is not None else _repo_nbs()
     return sorted(p for p in d.glob('[0-9]*.ipynb'))
 
+def site_clean(nb):
+    "Copy of an executed notebook as readers should see it: no `#| hide` cells, no `#|` directive lines"
+    nb = copy.deepcopy(nb)
+    cells = []
+    for c in nb.cells:
+        if c.cell_type == 'code':
+            lines = c.source.splitlines()
+            if any(re.match(r'#\|\s*hide\s*$', l.strip()) for l in lines): continue
+            c.source = '\n'.join(l for l in lines if not l.lstrip().startswith('#|')).strip('\n')
+            if not c.source.strip() and not c.get('outputs'): continue
+        cells.append(c)
+    nb.cells = cells
+    return nb
+
+def _md_code(s:str)->str: return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s))
+
 def _kernel_env()->dict:
     "Environment for a kernel that renders plots inline (a global `MPLBACKEND=Agg` would hide them)"
     return {**os.environ, 'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
@@ -700,23 +716,24 @@ def build_site(out_dir, # folder to write the site into
                exercises_src=None, # exercise sources to link as student notebooks (default: the repo's, if any; False: none)
                title:str='collab_nb: collaborative filtering with fastai', # title of the index page
               )->Path:
-    "Execute the lesson notebooks, render them as HTML pages, and write an index page; returns the index path"
+    "Execute the lesson notebooks, render them as HTML pages and write an index page; returns its path, or raises `ValueError` naming lessons that failed"
     import nbformat
     from nbconvert import HTMLExporter
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     nbs = [Path(p) for p in (nbs if nbs is not None else lesson_notebooks())]
-    exporter, items = HTMLExporter(template_name='lab'), []
+    exporter, items, failed = HTMLExporter(template_name='lab'), [], []
     for p in nbs:
         nb = nbformat.read(p, as_version=4)
         if execute:
             try: NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(p.parent)}}).execute(env=_kernel_env())
-            except CellExecutionError as e: raise ValueError(f"{p.name} failed to execute: {_first_line(e)}") from None
+            except CellExecutionError as e: failed.append(f"{p.stem} ({getattr(e, 'ename', 'Error')}: {_first_line(getattr(e, 'evalue', e))})")
+            except Exception as e: failed.append(f"{p.stem} ({type(e).__name__}: {_first_line(e)})")
         t, s = _nb_title(nb, p.stem)
-        body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': t}})
+        body, _ = exporter.from_notebook_node(site_clean(nb), resources={'metadata': {'name': t}})
         (out/f"{p.stem}.html").write_text(body, encoding='utf-8')
-        items.append(f'<li><a href="{p.stem}.html">{html.escape(t)}</a><br><span class="summary">{html.escape(s)}</span></li>')
+        items.append(f'<li><a href="{p.stem}.html">{_md_code(t)}</a><br><span class="summary">{_md_code(s)}</span></li>')
     ex_items = []
     if exercises_src is not False:
         try: srcs = exercise_sources(exercises_src)
@@ -729,6 +746,7 @@ def build_site(out_dir, # folder to write the site into
     intro = 'Every lesson is a notebook, executed to build this site. The same notebooks are the source and the tests of the <code>collab_nb</code> package.'
     idx = out/'index.html'
     idx.write_text(_INDEX.format(title=html.escape(title), intro=intro, lessons=''.join(items), exercises=''.join(ex_items) or '<li>none</li>'), encoding='utf-8')
+    if failed: raise ValueError(f"site written to {out}, but {len(failed)} notebook(s) failed to execute (their pages stop at the error): {'; '.join(failed)}")
     return idx
 
 def site_cmd(out_dir:str, # folder to write the site into
