@@ -530,36 +530,43 @@ def _cell_error(cell)->str|None:
         if o.get('output_type')=='error': return f"{o.get('ename')}: {_first_line(o.get('evalue', ''))}"
     return None
 
-def _execute(nb_path, results, timeout):
+def _execute(nb_path, results, timeout, cell_timeout=None):
     "Run the notebook at `nb_path` in a fresh kernel inside a temp folder; return a summary dict (runs in the child process)"
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     nb = nbformat.read(nb_path, as_version=4)
     os.environ[RESULTS_VAR] = str(results)
-    start, status = time.monotonic(), 'ok'
+    start, status, timed_out = time.monotonic(), 'ok', []
     deadline = start + timeout
+    def _limit(cell): return max(1, int(min(deadline - time.monotonic(), cell_timeout or timeout) + 0.5))
     with tempfile.TemporaryDirectory(prefix='collab_nb_grade_', ignore_cleanup_errors=True) as d:
         shutil.copy(nb_path, d)
         client = NotebookClient(nb, kernel_name='python3', allow_errors=True, interrupt_on_timeout=False,
                                 shutdown_kernel='immediate', resources={'metadata': {'path': d}},
-                                timeout_func=lambda cell: max(1, int(deadline - time.monotonic() + 0.5)))
+                                timeout_func=_limit)
         try:
             with client.setup_kernel():
                 for i, cell in enumerate(nb.cells):
                     if cell.cell_type != 'code': continue
                     if time.monotonic() > deadline: status = 'timeout'; break
-                    client.execute_cell(cell, i)
+                    try: client.execute_cell(cell, i)
+                    except CellTimeoutError:
+                        timed_out.append(i)
+                        if deadline - time.monotonic() < 1: raise
+                        client.km.interrupt_kernel()  # one cell hit `cell_timeout`: stop it, go on with the next
         except CellTimeoutError: status = 'timeout'
         except DeadKernelError: status = 'crash'
         except Exception as e: status = f"crash: {type(e).__name__}: {_first_line(e)}"
-    errors = {k: _cell_error(nb.cells[i]) for k,i in _check_cells(nb).items()}
-    return dict(status=status, seconds=round(time.monotonic()-start, 2), errors=errors)
+    cells = _check_cells(nb)
+    errors = {k: _cell_error(nb.cells[i]) for k,i in cells.items()}
+    slow = [k for k,i in cells.items() if i in timed_out]
+    return dict(status=status, seconds=round(time.monotonic()-start, 2), errors=errors, timed_out=slow)
 
 def _child_main():
-    "Entry point of the grading child process: `_child_main NB RESULTS TIMEOUT OUT_JSON`"
-    nb, results, timeout, out = sys.argv[1:5]
-    res = _execute(nb, results, float(timeout))
+    "Entry point of the grading child process: `_child_main NB RESULTS TIMEOUT CELL_TIMEOUT OUT_JSON`"
+    nb, results, timeout, cell_timeout, out = sys.argv[1:6]
+    res = _execute(nb, results, float(timeout), float(cell_timeout) or None)
     Path(out).write_text(json.dumps(res))
 
 # %% ../nbs/09_exercises.ipynb #1c9bc613
@@ -575,6 +582,7 @@ def _lesson_of(nb_path:Path)->str|None:
 def grade_notebook(nb_path, # a submitted exercise notebook
                    timeout:float=120, # seconds for the whole notebook
                    student:str|None=None, # name in the result rows (default: the file's stem)
+                   cell_timeout:float|None=None, # seconds for one cell; a slower cell is interrupted and the notebook goes on
                   )->list:
     "Execute `nb_path` in its own process and temp folder; one dict per exercise of its lesson"
     nb_path = Path(nb_path)
@@ -584,13 +592,13 @@ def grade_notebook(nb_path, # a submitted exercise notebook
     if lesson is None: return [dict(row, exercise='', status='error', score=0, message='cannot tell which lesson this notebook belongs to', seconds=0)]
     with tempfile.TemporaryDirectory(prefix='collab_nb_results_') as d:
         results, out = Path(d)/'results.jsonl', Path(d)/'summary.json'
-        cmd = [sys.executable, '-c', 'from collab_nb.exercises import _child_main; _child_main()', str(nb_path.resolve()), str(results), str(timeout), str(out)]
+        cmd = [sys.executable, '-c', 'from collab_nb.exercises import _child_main; _child_main()', str(nb_path.resolve()), str(results), str(timeout), str(cell_timeout or 0), str(out)]
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try: p.wait(timeout=timeout+60)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, 9); p.wait()
         try: summary = json.loads(out.read_text())
-        except Exception: summary = dict(status='crash', seconds=timeout, errors={})
+        except Exception: summary = dict(status='crash', seconds=timeout, errors={}, timed_out=[])
         recorded = {}
         if results.exists():
             for line in results.read_text().splitlines():
@@ -601,7 +609,8 @@ def grade_notebook(nb_path, # a submitted exercise notebook
         r = dict(row, exercise=ex, seconds=summary['seconds'])
         if ex in recorded: rows.append(dict(r, status='pass' if recorded[ex]['passed'] else 'fail', score=int(bool(recorded[ex]['passed'])), message=recorded[ex]['message'])); continue
         err = summary['errors'].get(ex)
-        if err: status, msg = 'error', f"the check cell raised {err}"
+        if ex in summary['timed_out']: status, msg = 'timeout', f"the check cell did not finish within {cell_timeout:g} s"
+        elif err: status, msg = 'error', f"the check cell raised {err}"
         elif st == 'timeout': status, msg = 'timeout', f"the notebook did not finish within {timeout:g} s"
         elif st.startswith('crash'): status, msg = 'crash', "the kernel died before this check ran" + (f" ({st[7:]})" if ':' in st else '')
         elif ex not in summary['errors']: status, msg = 'missing', f"the notebook has no `check_{ex}(...)` cell"
@@ -628,12 +637,13 @@ def grade(submissions, # folder of submitted notebooks (one sub-folder per stude
           out='grades.csv', # CSV file to write
           timeout:float=120, # seconds allowed for each notebook
           n_jobs:int=2, # notebooks graded at the same time
+          cell_timeout:float|None=None, # seconds for one cell (default: no limit below `timeout`)
          )->list:
     "Grade every notebook in `submissions`; write one CSV row per student and exercise; return the rows"
     from concurrent.futures import ThreadPoolExecutor
     subs = find_submissions(submissions)
     with ThreadPoolExecutor(max(1, n_jobs)) as ex:
-        parts = list(ex.map(lambda sp: grade_notebook(sp[1], timeout, student=sp[0]), subs))
+        parts = list(ex.map(lambda sp: grade_notebook(sp[1], timeout, student=sp[0], cell_timeout=cell_timeout), subs))
     rows = [r for part in parts for r in part]
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -656,9 +666,10 @@ def grade_cmd(submissions:str, # folder of submitted notebooks (one sub-folder p
               out:str='grades.csv', # CSV file to write: one row per student and exercise
               timeout:float=120, # seconds allowed for each notebook
               n_jobs:int=2, # notebooks graded at the same time
+              cell_timeout:float=0, # seconds for one cell: a slower cell is interrupted and the rest still runs (0: no limit)
              ):
     "Execute each submitted exercise notebook with a time limit and write the grades to a CSV"
-    rows = grade(submissions, out, timeout, n_jobs)
+    rows = grade(submissions, out, timeout, n_jobs, cell_timeout or None)
     students = sorted({r['student'] for r in rows})
     return dict(out=str(out), students=len(students), rows=len(rows), passed=sum(r['score'] for r in rows),
                 per_student={s: sum(r['score'] for r in rows if r['student']==s) for s in students})

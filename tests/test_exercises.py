@@ -200,24 +200,25 @@ def _edit(nb_path, out, fn=None, prepend=None):
     nbformat.write(nb, out)
 
 def test_grade_cli(built, tmp_path):
-    "A correct, a wrong, a crashing, a looping, a file-deleting and an untouched notebook: the right CSV, in time"
+    "Correct, wrong, crashing, looping (uninterruptibly / inside one exercise), file-deleting, untouched: the right CSV, in time"
     sol, subs = built/'solution'/'01_lookup.ipynb', tmp_path/'subs'
     _edit(sol, subs/'ann'/'01_lookup.ipynb')
     _edit(sol, subs/'bob'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'return users @ items.T'))
     _edit(sol, subs/'cat'/'01_lookup.ipynb', prepend='import os; os._exit(1)')
-    _edit(sol, subs/'dan'/'01_lookup.ipynb', prepend='while True: pass')
+    _edit(sol, subs/'dan'/'01_lookup.ipynb', prepend='import time\nwhile True:\n    try: time.sleep(0.05)\n    except KeyboardInterrupt: pass')
+    _edit(sol, subs/'gil'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'while True: pass'))
     _edit(sol, subs/'eve'/'renamed.ipynb', prepend='import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)')
     _edit(built/'student'/'01_lookup.ipynb', subs/'fay'/'01_lookup.ipynb')
     out, timeout = tmp_path/'grades.csv', 45
     t = time.time()
-    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--json'],
+    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--cell-timeout', '15', '--json'],
                        capture_output=True, text=True, timeout=600)
     secs = time.time() - t
     assert r.returncode == 0, r.stderr
-    assert secs < 3*timeout + 60, secs  # 6 notebooks, 2 at a time, the looping one stopped at the limit
+    assert secs < 4*timeout + 60, secs  # 7 notebooks, 2 at a time, the looping ones stopped at their limits
     summary = json.loads(r.stdout)
     rows = list(csv.DictReader(open(out)))
-    assert summary['rows'] == len(rows) == 12 and summary['students'] == 6
+    assert summary['rows'] == len(rows) == 14 and summary['students'] == 7
     got = {(r['student'], r['exercise']): (r['status'], r['score'], r['message']) for r in rows}
     assert list(rows[0]) == ex.GRADE_FIELDS
     st = {k: v[0] for k,v in got.items()}
@@ -226,11 +227,14 @@ def test_grade_cli(built, tmp_path):
                   ('cat','one_hot_lookup'): 'crash', ('cat','match_scores'): 'crash',
                   ('dan','one_hot_lookup'): 'timeout', ('dan','match_scores'): 'timeout',
                   ('eve','one_hot_lookup'): 'pass', ('eve','match_scores'): 'pass',
-                  ('fay','one_hot_lookup'): 'fail', ('fay','match_scores'): 'fail'}, st
+                  ('fay','one_hot_lookup'): 'fail', ('fay','match_scores'): 'fail',
+                  ('gil','one_hot_lookup'): 'pass', ('gil','match_scores'): 'timeout'}, st
     assert 'every user against every item' in got[('bob','match_scores')][2]
     assert 'not written yet' in got[('fay','match_scores')][2]
-    assert f'within {timeout} s' in got[('dan','match_scores')][2]
-    assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0)
+    assert 'did not finish within' in got[('dan','match_scores')][2]
+    assert got[('gil','match_scores')][2] == 'the check cell did not finish within 15 s'
+    assert 'kernel died' in got[('cat','match_scores')][2]
+    assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0, gil=1)
     assert float(next(r for r in rows if r['student']=='dan')['seconds']) < timeout + 15
 
 def test_grade_missing_check_and_name_error(built, tmp_path):
