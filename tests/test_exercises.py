@@ -256,6 +256,10 @@ def test_cli_exercises_build(tmp_path):
     r = subprocess.run([EXE, 'grade', str(tmp_path/'nothing')], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.startswith('error: submissions folder not found')
 
+def test_site_cmd_rejects_unknown_lesson(tmp_path):
+    with pytest.raises(ValueError, match='unknown lesson'): ex.site_cmd(str(tmp_path/'site'), lessons='00_data,99_nope')
+    assert not (tmp_path/'site').exists()
+
 # --- the course site in headless Chromium -----------------------------------------------------------------------
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
 
