@@ -4,3 +4,4 @@ from .models import *
 from .train import *
 from .nn import *
 from .exercises import *
+from .interpret import *
