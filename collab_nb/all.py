@@ -1,5 +1,6 @@
 "The public API: `from collab_nb.all import *` (fastai convention). Hand-kept: it lists the exported modules."
 from .data import *
+from .lookup import *
 from .models import *
 from .train import *
 from .nn import *

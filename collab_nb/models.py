@@ -10,7 +10,8 @@ from fastai.torch_core import Module
 from fastai.layers import Embedding, sigmoid_range
 
 # %% auto #0
-__all__ = ['DotProduct', 'DotProductBias', 'create_params', 'DotProductBiasScratch']
+__all__ = ['DotProduct', 'DotProductBias', 'wd_penalty', 'create_params', 'DotProductBiasScratch', 'scratch_from',
+           'init_uniform_', 'mean_cosine']
 
 # %% ../nbs/02_dot_product.ipynb #466bf731
 class DotProduct(Module):
@@ -43,6 +44,13 @@ class DotProductBias(Module):
         res = res + self.user_bias(u)[:,0] + self.item_bias(i)[:,0]
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
 
+# %% ../nbs/02_dot_product.ipynb #a015bb8d
+def wd_penalty(params, # iterable of tensors (e.g. `model.parameters()`)
+               wd:float, # weight-decay coefficient
+              )->torch.Tensor:
+    "The weight-decay term added to a loss: `wd` times the sum of squares of all `params`"
+    return wd * sum((p**2).sum() for p in params)
+
 # %% ../nbs/02_dot_product.ipynb #e404296f
 def create_params(size:tuple, # shape of the parameter tensor
                   std:float=0.01, # standard deviation of the normal initialisation
@@ -65,3 +73,31 @@ class DotProductBiasScratch(Module):
         u, i = x[:,0], x[:,1]
         res = (self.user_factors[u] * self.item_factors[i]).sum(dim=1) + self.user_bias[u] + self.item_bias[i]
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
+
+# %% ../nbs/02_dot_product.ipynb #b5312769
+def scratch_from(model:DotProductBias, # the Embedding-based model to copy
+                )->DotProductBiasScratch:
+    "A `DotProductBiasScratch` with the same weights and `y_range` as `model`"
+    (nu, nf), ni = model.user_factors.weight.shape, model.item_factors.weight.shape[0]
+    res = DotProductBiasScratch(nu, ni, nf, y_range=model.y_range)
+    with torch.no_grad():
+        res.user_factors.copy_(model.user_factors.weight); res.item_factors.copy_(model.item_factors.weight)
+        res.user_bias.copy_(model.user_bias.weight[:,0]); res.item_bias.copy_(model.item_bias.weight[:,0])
+    return res
+
+# %% ../nbs/02_dot_product.ipynb #e2f5c3f5
+def init_uniform_(model:nn.Module, # model whose parameters are re-initialised in place
+                  low:float=0., # lower bound of the uniform distribution
+                  high:float=0.05, # upper bound
+                 )->nn.Module:
+    "Re-initialise every parameter of `model` from uniform(`low`, `high`); returns `model`"
+    with torch.no_grad():
+        for p in model.parameters(): p.uniform_(low, high)
+    return model
+
+def mean_cosine(t:torch.Tensor, # `(n, k)` table, e.g. item factors
+               )->float:
+    "Average cosine similarity between distinct rows of `t`"
+    u = torch.nn.functional.normalize(t.detach().float(), dim=1)
+    s, n = (u.sum(0)**2).sum(), len(u)
+    return ((s - n) / (n*(n-1))).item()
