@@ -6,3 +6,4 @@ from .train import *
 from .nn import *
 from .exercises import *
 from .interpret import *
+from .distributed import *
