@@ -239,6 +239,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'collab_nb.nn.movielens_side_info': ('collab_nn.html#movielens_side_info', 'collab_nb/nn.py')},
             'collab_nb.recommend': { 'collab_nb.recommend._bar_to_stderr': ('recommend.html#_bar_to_stderr', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._fold_list': ('recommend.html#_fold_list', 'collab_nb/recommend.py'),
+                                     'collab_nb.recommend._num': ('recommend.html#_num', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._plain': ('recommend.html#_plain', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._read_json': ('recommend.html#_read_json', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._read_tensors': ('recommend.html#_read_tensors', 'collab_nb/recommend.py'),
