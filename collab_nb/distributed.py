@@ -235,7 +235,8 @@ import sys, json, time, importlib, resource
 def _kb(key):
     for l in open('/proc/self/status'):
         if l.startswith(key): return int(l.split()[1])
-spec, args, kwargs = json.loads(sys.argv[1])
+spec, args, kwargs, preload = json.loads(sys.argv[1])
+for m in preload: importlib.import_module(m)
 mod, name = spec.split(':')
 f = getattr(importlib.import_module(mod), name)
 try:
@@ -252,10 +253,12 @@ print('\n' + json.dumps(dict(base_mb=base/1024, peak_mb=peak/1024, extra_mb=(pea
 '''
 
 def peak_memory(spec:str, # 'module:function' to call in a fresh Python process
-                *args, **kwargs, # JSON-able arguments for it
+                *args, # JSON-able arguments for it
+                preload:tuple=(), # modules to import before measuring (e.g. ones the function imports lazily)
+                **kwargs, # JSON-able keyword arguments for it
                )->dict:
     "Run `spec(*args, **kwargs)` in a new process; its peak resident memory beyond the imports, in MiB, and seconds"
-    p = subprocess.run([sys.executable, '-c', _PEAK_CODE, json.dumps([spec, args, kwargs])],
+    p = subprocess.run([sys.executable, '-c', _PEAK_CODE, json.dumps([spec, args, kwargs, list(preload)])],
                        capture_output=True, text=True)
     if p.returncode: raise RuntimeError(f"{spec} failed in the child process:\n{p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -340,7 +343,7 @@ def fit_lean(model:nn.Module, # a collab model (wrap it in DDP yourself for seve
     u, i, r = train
     nb, mb = len(r)//bs, bs//world
     if nb == 0: raise ValueError(f"bs={bs} is larger than the {len(r)} training rows")
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, betas=(0.9, 0.99), fused=True)
     g, hist, total, step = torch.Generator().manual_seed(seed), [], epochs*nb, 0
     for epoch in range(epochs):
         t0, loss_sum = time.perf_counter(), 0.
@@ -406,11 +409,14 @@ def save_trained(module:nn.Module, # trained model
                  vocab:CollabVocab, # its vocab
                  cfg:dict, # settings of the run (`DDP_DEFAULTS` keys)
                  out, # folder to write
+                 seen=None, # `(user, item)` code tensors of the training ratings, so recommendations can skip them
                 )->Path:
     "Save a trained model with `collab_nb.recommend.save_model` (or `save_lean_model` without it)"
     io = _recommend_io()
     meta = dict(model=cfg['model'], n_factors=cfg['n_factors'])
-    if io: return io[0](out, module, vocab, dict(meta, trained_by='collab_nb.distributed', nproc=_dist_info()[1]))
+    if io:
+        seen = torch.stack([seen[0], seen[1]], 1) if seen is not None else None
+        return io[0](out, module, vocab, dict(meta, trained_by='collab_nb.distributed', nproc=_dist_info()[1]), seen=seen)
     return save_lean_model(module, vocab, out, **meta, y_range=list(cfg['y_range']), n_users=vocab.n_users, n_items=vocab.n_items)
 
 def load_trained(path)->tuple:
@@ -443,7 +449,7 @@ def _run(cfg:dict)->dict:
                valid_rmse=math.sqrt(mse), train_loss=hist[-1]['train_loss'], seconds=time.perf_counter()-t0,
                ratings_per_s=max(h['ratings_per_s'] for h in hist), history=hist)
     if rank == 0 and cfg.get('out'):
-        res['out'] = str(save_trained(model, d.vocab, cfg, cfg['out']))
+        res['out'] = str(save_trained(model, d.vocab, cfg, cfg['out'], seen=trn[:2]))
         (Path(cfg['out'])/'result.json').write_text(json.dumps(res))
     return res
 
@@ -486,7 +492,9 @@ def train_distributed(data:str='ml-100k', # 'ml-100k', 'ml-latest-small', 'synth
     if bad: raise ValueError(f"unknown option{'s' if len(bad)>1 else ''} {sorted(bad)}; choose from {sorted(DDP_DEFAULTS)}")
     if nproc < 1: raise ValueError(f"nproc={nproc}: must be at least 1")
     cfg = dict(DDP_DEFAULTS, **kwargs, data=str(data), out=str(out) if out else None)
-    if nproc == 1: return _run(cfg)
+    if nproc == 1:
+        if 'threads' in kwargs and kwargs['threads']: torch.set_num_threads(int(kwargs['threads']))
+        return _run(cfg)
     work = Path(tempfile.mkdtemp(prefix='collab_ddp_'))
     try:
         cfg['out'] = cfg['out'] or str(work/'model')
