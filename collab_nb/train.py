@@ -172,6 +172,7 @@ def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
               **kw, # passed to `Learner`
              )->Learner:
     "Fit `model` on `dls` with MSE and `fit_one_cycle`, fast; return the fitted fastai `Learner`"
+    # the default `lr` and `wd` assume batches of thousands of ratings (see `DEFAULTS` for `bs`)
     tables = dot_tables(model)
     if reg=='auto': reg = 'rows' if tables is not None else 'decoupled'
     if reg not in ('rows', 'decoupled'): raise ValueError(f"reg must be 'rows', 'decoupled' or 'auto', not {reg!r}")
@@ -185,5 +186,8 @@ def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
     learn.create_opt()
     n_groups = len(learn.opt.param_lists)
     learn.opt.set_hyper('wd', [0.]*n_groups if reg=='rows' and n_groups==1 else [0., wd] if reg=='rows' else [wd]*n_groups)
-    with torch_threads(n_threads): learn.fit_one_cycle(epochs, lr, moms=moms, pct_start=pct_start)
+    try:
+        with torch_threads(n_threads): learn.fit_one_cycle(epochs, lr, moms=moms, pct_start=pct_start)
+    finally:
+        if isinstance(learn.model, FusedDot): learn.model = learn.model.model  # e.g. after an interrupted fit
     return learn

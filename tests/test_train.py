@@ -100,3 +100,14 @@ def test_fit_model_other_models_and_options(ratings):
     dec = fit_model(get_model('dot-bias', nu, ni), dls, epochs=1, lr=5e-2, wd=0.1, reg='decoupled')
     assert dec.opt.hypers[0]['wd'] == 0.1
     with pytest.raises(ValueError): fit_model(nn.Sequential(nn.Linear(2, 1)), dls, epochs=1, reg='rows')
+
+def test_fit_model_restores_model_after_error(ratings):
+    from collab_nb.data import RatingsDataLoaders
+    from fastai.callback.core import Callback
+    class Boom(Callback):
+        def after_batch(self): raise RuntimeError('boom')
+    dls = RatingsDataLoaders.from_df(ratings.iloc[:5000], seed=42, bs=1024)
+    model = get_model('dot-bias', dls.vocab.n_users, dls.vocab.n_items)
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match='boom'): fit_model(model, dls, epochs=1, cbs=[Boom()], n_threads=1)
+    assert torch.get_num_threads() == threads
