@@ -5,5 +5,7 @@ from .models import *
 from .train import *
 from .nn import *
 from .exercises import *
-from .interpret import *
+from .metrics import *
+from .recommend import *
 from .distributed import *
+from .interpret import *
