@@ -96,6 +96,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'collab_nb/distributed.py'),
                                        'collab_nb.distributed.save_lean_model': ('scale.html#save_lean_model', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.save_trained': ('scale.html#save_trained', 'collab_nb/distributed.py'),
+                                       'collab_nb.distributed.shard_slice': ('scale.html#shard_slice', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.torchrun_cmd': ('scale.html#torchrun_cmd', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.train_distributed': ( 'scale.html#train_distributed',
                                                                                     'collab_nb/distributed.py'),

@@ -171,7 +171,7 @@ def fit_biases(train_df:pd.DataFrame, # training ratings
                rating_name:str='rating',
               )->BiasOnly:
     "A `BiasOnly` model fitted to `train_df` by alternating regularised averages"
-    x, r = vocab.encode(train_df), torch.as_tensor(train_df[rating_name].to_numpy(np.float32))
+    x, r = vocab.encode(train_df), torch.tensor(train_df[rating_name].to_numpy(np.float32))
     u, i = x[:,0], x[:,1]
     m = BiasOnly(vocab.n_users, vocab.n_items, float(r.mean()), (float(r.min()), float(r.max())))
     nu = torch.zeros(vocab.n_users).index_add_(0, u, torch.ones_like(r))

@@ -105,3 +105,24 @@ def test_bad_input_exit_2_console_script(corrupt):
     "The real console script: exit status 2, one line on stderr, nothing on stdout"
     rc, so, se = run('recommend', '--model', corrupt, '--user', '42', '--json')
     assert rc == 2 and so == '' and se.startswith('error: ') and len(se.strip().splitlines()) == 1, se
+
+def test_data_auto_falls_back_to_synthetic(tmp_path):
+    import os
+    env = {**os.environ, 'COLLAB_NB_DATA': str(tmp_path)}   # no MovieLens there
+    r = subprocess.run([EXE, 'train', '--epochs', '1', '--json'], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)['data'] == 'synthetic'
+
+def test_csv_without_titles(tmp_path, capsys):
+    "Any ratings CSV works end to end; items are named by id when there are no titles"
+    from collab_nb.cli import main
+    from collab_nb.data import synth_ratings
+    df, _ = synth_ratings(n_users=60, n_items=40, density=0.4, seed=2)
+    df[['user','movie','rating']].to_csv(tmp_path/'r.csv', index=False)
+    assert main(['train', '--data', str(tmp_path/'r.csv'), '--epochs', '2', '--out', str(tmp_path/'m'), '--json']) == 0
+    assert json.loads(capsys.readouterr().out)['n_train'] == 768
+    assert main(['recommend', '--model', str(tmp_path/'m'), '--rate', '1=5,2=1', '-n', '3', '--min-ratings', '0', '--json']) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 3 and all(r['title'] == str(r['item']) for r in recs)
+    assert main(['recommend', '--model', str(tmp_path/'m'), '--rate', 'Alien=5']) == 2
+    assert 'this model has no titles: use an item id' in capsys.readouterr().err

@@ -85,3 +85,15 @@ def test_bad_model_files_refused(trained, tmp_path):
     (d/'config.json').write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match='holds a pickle'): load_model(d)
     with pytest.raises(FileNotFoundError, match='model folder not found'): load_model(tmp_path/'nope')
+
+@pytest.mark.parametrize('name', ['dot', 'nn', 'fastai'])
+def test_other_models_round_trip_and_fold_in(name, tmp_path):
+    df, _ = synth_ratings(n_users=80, n_items=60, density=0.3, seed=1)
+    model, vocab, dls, hp = train_model(df, name, seed=0, epochs=2)
+    save_model(tmp_path/name, model, vocab, dict(model=name, **hp), seen=dls.train.dataset.x)
+    m2, v2, cfg = load_model(tmp_path/name)
+    x = dls.valid.dataset.x
+    with torch.no_grad(): assert torch.equal(model(x), m2(x))
+    fm = fold_in(m2, torch.tensor([1, 2, 3]), [5., 1., 3.])
+    recs = recommend(fm, v2, 0, 5, torch.tensor([1, 2, 3]))
+    assert len(recs) == 5 and not {1, 2, 3} & set(vocab.item_idx(recs.item).tolist())
