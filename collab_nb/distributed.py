@@ -13,8 +13,9 @@ from .data import CollabVocab, get_ratings, validate_ratings
 
 # %% auto #0
 __all__ = ['ML25M_SHAPE', 'ML_COLUMNS', 'DDP_DEFAULTS', 'write_synth_ratings', 'count_rows', 'LeanRatings', 'raw_nbytes',
-           'read_ratings_lean', 'peak_memory', 'lean_split', 'lean_from_df', 'valid_mse', 'fit_lean', 'save_lean_model',
-           'load_lean_model', 'save_trained', 'load_trained', 'ddp_main', 'torchrun_cmd', 'train_distributed']
+           'read_ratings_lean', 'peak_memory', 'lean_split', 'lean_from_df', 'shard_slice', 'valid_mse', 'fit_lean',
+           'save_lean_model', 'load_lean_model', 'save_trained', 'load_trained', 'ddp_main', 'torchrun_cmd',
+           'train_distributed']
 
 # %% ../nbs/07_scale.ipynb #3ac95cba
 ML25M_SHAPE = dict(n_ratings=25_000_095, n_users=162_541, n_items=59_047)
@@ -308,6 +309,16 @@ def _all_sum(*xs):
     if _dist_info()[1] > 1: dist.all_reduce(t)
     return t.tolist()
 
+# %% ../nbs/07_scale.ipynb #bd4bcdc7
+def shard_slice(b:int, # index of the global batch
+                bs:int, # global batch size (a multiple of `world`)
+                rank:int=0, # this process's rank
+                world:int=1, # number of processes
+               )->slice:
+    "Rows of global batch `b` that process `rank` of `world` computes"
+    mb = bs//world
+    return slice(b*bs + rank*mb, b*bs + (rank+1)*mb)
+
 # %% ../nbs/07_scale.ipynb #39be09c5
 def valid_mse(model:nn.Module, # a collab model
               valid, # `(user, item, rating)` tensors
@@ -341,17 +352,17 @@ def fit_lean(model:nn.Module, # a collab model (wrap it in DDP yourself for seve
     rank, world = _dist_info()
     if bs % world: raise ValueError(f"bs={bs} must be a multiple of the number of processes ({world})")
     u, i, r = train
-    nb, mb = len(r)//bs, bs//world
+    nb = len(r)//bs
     if nb == 0: raise ValueError(f"bs={bs} is larger than the {len(r)} training rows")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, betas=(0.9, 0.99), fused=True)
     g, hist, total, step = torch.Generator().manual_seed(seed), [], epochs*nb, 0
     for epoch in range(epochs):
         t0, loss_sum = time.perf_counter(), 0.
         for b in torch.randperm(nb, generator=g).tolist():
-            s = b*bs + rank*mb
-            x = torch.stack([u[s:s+mb], i[s:s+mb]], 1).long()
+            sl = shard_slice(b, bs, rank, world)
+            x = torch.stack([u[sl], i[sl]], 1).long()
             for pg in opt.param_groups: pg['lr'] = _lr_at(step, total, lr)
-            loss = ((model(x).view(-1) - r[s:s+mb])**2).mean()
+            loss = ((model(x).view(-1) - r[sl])**2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
