@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #07d33151
 from __future__ import annotations
-import sys, json, argparse, importlib, inspect
+import sys, json, argparse, importlib, inspect, typing, types
 from fastcore.docments import docments
 
 # %% auto #0
@@ -36,6 +36,14 @@ def data_cmd(data:str='ml-100k', # ml-100k, ml-latest-small, synthetic, or a rat
 COMMANDS = {'data': ('counts for a dataset: ratings, users, items, rating range, density', data_cmd), **COMMANDS}
 
 # %% ../nbs/08_cli.ipynb #19fa0a28
+def _anno(f, name:str):
+    "The type of parameter `name` of `f` (string annotations resolved; `int|None` → `int`)"
+    try: t = typing.get_type_hints(f).get(name)
+    except Exception: t = None
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        t = next((o for o in typing.get_args(t) if o is not type(None)), None)
+    return t
+
 def _add_args(p:argparse.ArgumentParser, f):
     "Add an option to `p` for each parameter of `f`, documented by its docments"
     docs = docments(f, full=True)
@@ -43,7 +51,7 @@ def _add_args(p:argparse.ArgumentParser, f):
         if name=='return': continue
         opts, help_ = ['--'+name.replace('_','-')], (d['docment'] or '')
         if len(name)==1: opts.insert(0, '-'+name)  # `-n 10` as well as `--n 10`
-        default, anno = d['default'], d['anno']
+        default, anno = d['default'], _anno(f, name)
         if anno is bool or isinstance(default, bool):
             p.add_argument(*opts, dest=name, action='store_true', help=help_)
         elif default is inspect.Parameter.empty:
