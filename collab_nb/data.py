@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #643373d0
 from __future__ import annotations
-import os, warnings
+import os, sys, warnings, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, AttrDict
@@ -43,7 +43,8 @@ def movielens_path(name:str='ml-100k', # 'ml-100k' or 'ml-latest-small'
     if not download:
         raise FileNotFoundError(f"{name} not found locally: set {ENV_VAR} to a folder that holds {name}/, or pass data_dir")
     from fastai.data.external import untar_data
-    try: return Path(untar_data(ML_URLS[name]))
+    try:  # the download's progress bar goes to stderr, so stdout stays clean for `--json`
+        with contextlib.redirect_stdout(sys.stderr): return Path(untar_data(ML_URLS[name]))
     except Exception as e:
         raise FileNotFoundError(f"could not download {name} ({type(e).__name__}: {e}); offline? "
                                 f"set {ENV_VAR} to a folder that holds {name}/, or pass data_dir") from None

@@ -143,3 +143,13 @@ def test_loader_trains_with_learner(ml100k):
     preds, targs = learn.get_preds()
     base = ((targs - targs.mean())**2).mean()  # predicting the mean: MSE about 1.27
     assert preds.numel() == 20_000 and ((preds.view(-1) - targs.view(-1))**2).mean() < 0.9 < base
+
+def test_download_progress_not_on_stdout(monkeypatch, capsys):
+    "A failed download's progress output must not pollute stdout (the CLI's --json)"
+    import fastai.data.external as ext
+    def _noisy(*a, **k): print('█ 10%'); raise OSError('offline')
+    monkeypatch.delenv('COLLAB_NB_DATA', raising=False)
+    monkeypatch.setattr(ext, 'untar_data', _noisy)
+    with pytest.raises(FileNotFoundError): movielens_path('ml-100k')
+    out, err = capsys.readouterr()
+    assert out == '' and '█' in err
