@@ -285,7 +285,9 @@ def lean_from_df(df:pd.DataFrame, # validated ratings, e.g. from `get_ratings`
     df = validate_ratings(df, user_name, item_name, rating_name)
     v = CollabVocab(df[user_name], df[item_name])
     u, i = v.user_idx(df[user_name]).numpy().astype(np.int32), v.item_idx(df[item_name]).numpy().astype(np.int32)
-    return LeanRatings(u, i, df[rating_name].to_numpy(np.float32), np.asarray(v.users), np.asarray(v.items))
+    res = LeanRatings(u, i, df[rating_name].to_numpy(np.float32), np.asarray(v.users), np.asarray(v.items))
+    if 'title' in df.columns: res.titles = dict(zip(df[item_name].tolist(), df['title'].astype(str).tolist()))
+    return res
 
 # %% ../nbs/07_scale.ipynb #c096e09b
 def _lr_at(step:int, total:int, lr:float, pct_start:float=0.25, div:float=25., div_final:float=1e5)->float:
@@ -421,13 +423,14 @@ def save_trained(module:nn.Module, # trained model
                  cfg:dict, # settings of the run (`DDP_DEFAULTS` keys)
                  out, # folder to write
                  seen=None, # `(user, item)` code tensors of the training ratings, so recommendations can skip them
+                 titles:dict|None=None, # `{item id: title}`, shown by `collab-nb recommend`
                 )->Path:
     "Save a trained model with `collab_nb.recommend.save_model` (or `save_lean_model` without it)"
     io = _recommend_io()
     meta = dict(model=cfg['model'], n_factors=cfg['n_factors'])
     if io:
         seen = torch.stack([seen[0], seen[1]], 1) if seen is not None else None
-        return io[0](out, module, vocab, dict(meta, trained_by='collab_nb.distributed', nproc=_dist_info()[1]), seen=seen)
+        return io[0](out, module, vocab, dict(meta, trained_by='collab_nb.distributed', nproc=_dist_info()[1]), titles=titles, seen=seen)
     return save_lean_model(module, vocab, out, **meta, y_range=list(cfg['y_range']), n_users=vocab.n_users, n_items=vocab.n_items)
 
 def load_trained(path)->tuple:
@@ -460,7 +463,7 @@ def _run(cfg:dict)->dict:
                valid_rmse=math.sqrt(mse), train_loss=hist[-1]['train_loss'], seconds=time.perf_counter()-t0,
                ratings_per_s=max(h['ratings_per_s'] for h in hist), history=hist)
     if rank == 0 and cfg.get('out'):
-        res['out'] = str(save_trained(model, d.vocab, cfg, cfg['out'], seen=trn[:2]))
+        res['out'] = str(save_trained(model, d.vocab, cfg, cfg['out'], seen=trn[:2], titles=getattr(d, 'titles', None)))
         (Path(cfg['out'])/'result.json').write_text(json.dumps(res))
     return res
 
