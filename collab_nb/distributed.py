@@ -330,11 +330,12 @@ def valid_mse(model:nn.Module, # a collab model
     rank, world = _dist_info()
     u, i, r = (o[rank::world] for o in valid)
     se = 0.
+    dev = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         for s in range(0, len(r), bs):
-            x = torch.stack([u[s:s+bs], i[s:s+bs]], 1).long()
-            se += float(((model(x).float().view(-1) - r[s:s+bs])**2).sum())
+            x = torch.stack([u[s:s+bs], i[s:s+bs]], 1).long().to(dev)
+            se += float(((model(x).float().view(-1) - r[s:s+bs].to(dev))**2).sum())
     model.train()
     se, n = _all_sum(se, len(r))
     return se/max(n, 1)
@@ -356,15 +357,16 @@ def fit_lean(model:nn.Module, # a collab model (wrap it in DDP yourself for seve
     u, i, r = train
     nb = len(r)//bs
     if nb == 0: raise ValueError(f"bs={bs} is larger than the {len(r)} training rows")
+    dev = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, betas=(0.9, 0.99), fused=True)
     g, hist, total, step = torch.Generator().manual_seed(seed), [], epochs*nb, 0
     for epoch in range(epochs):
         t0, loss_sum = time.perf_counter(), 0.
         for b in torch.randperm(nb, generator=g).tolist():
             sl = shard_slice(b, bs, rank, world)
-            x = torch.stack([u[sl], i[sl]], 1).long()
+            x = torch.stack([u[sl], i[sl]], 1).long().to(dev)
             for pg in opt.param_groups: pg['lr'] = _lr_at(step, total, lr)
-            loss = ((model(x).view(-1) - r[sl])**2).mean()
+            loss = ((model(x).view(-1) - r[sl].to(dev))**2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
