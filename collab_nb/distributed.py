@@ -10,12 +10,13 @@ import numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import store_attr, ifnone
 from .data import CollabVocab, get_ratings, validate_ratings
+from .models import DotProductBias
 
 # %% auto #0
 __all__ = ['ML25M_SHAPE', 'ML_COLUMNS', 'DDP_DEFAULTS', 'write_synth_ratings', 'count_rows', 'LeanRatings', 'raw_nbytes',
-           'read_ratings_lean', 'peak_memory', 'lean_split', 'lean_from_df', 'shard_slice', 'valid_mse', 'fit_lean',
-           'save_lean_model', 'load_lean_model', 'save_trained', 'load_trained', 'ddp_main', 'torchrun_cmd',
-           'train_distributed']
+           'read_ratings_lean', 'peak_memory', 'lean_split', 'lean_from_df', 'shard_slice', 'valid_mse',
+           'dot_bias_grads', 'fit_lean', 'save_lean_model', 'load_lean_model', 'save_trained', 'load_trained',
+           'ddp_main', 'torchrun_cmd', 'train_distributed']
 
 # %% ../nbs/07_scale.ipynb #3ac95cba
 ML25M_SHAPE = dict(n_ratings=25_000_095, n_users=162_541, n_items=59_047)
@@ -341,6 +342,30 @@ def valid_mse(model:nn.Module, # a collab model
     return se/max(n, 1)
 
 # %% ../nbs/07_scale.ipynb #a673bdae
+@torch.no_grad()
+def dot_bias_grads(model:DotProductBias, # the model whose tables get `.grad`
+                   u:torch.Tensor, # user indices of the batch (long)
+                   i:torch.Tensor, # item indices of the batch (long)
+                   y:torch.Tensor, # ratings of the batch
+                  )->torch.Tensor:
+    "Set the `.grad` of `model`'s four tables for the batch's MSE, by hand (no autograd graph); return the loss"
+    U, I, BU, BI = (o.weight for o in (model.user_factors, model.item_factors, model.user_bias, model.item_bias))
+    Uu, Ii = U.index_select(0, u), I.index_select(0, i)
+    z = torch.bmm(Uu.unsqueeze(1), Ii.unsqueeze(2)).view(-1) + BU.index_select(0, u).view(-1) + BI.index_select(0, i).view(-1)
+    if model.y_range is None: pred, dz = z, 1.
+    else:
+        lo, hi = model.y_range
+        sg = torch.sigmoid(z); pred, dz = sg*(hi-lo)+lo, sg*(1-sg)*(hi-lo)
+    err = pred - y
+    g = (2/len(y))*err*dz
+    for p in (U, I, BU, BI):
+        if p.grad is None: p.grad = torch.zeros_like(p)
+        else: p.grad.zero_()
+    U.grad.index_add_(0, u, Ii.mul_(g[:,None])); I.grad.index_add_(0, i, Uu.mul_(g[:,None]))
+    BU.grad.index_add_(0, u, g[:,None]); BI.grad.index_add_(0, i, g[:,None])
+    return (err*err).mean()
+
+# %% ../nbs/07_scale.ipynb #10837576
 def fit_lean(model:nn.Module, # a collab model (wrap it in DDP yourself for several processes)
              train, # `(user, item, rating)` tensors, already shuffled (see `lean_split`)
              valid=None, # `(user, item, rating)` tensors for a validation MSE after each epoch
@@ -350,9 +375,13 @@ def fit_lean(model:nn.Module, # a collab model (wrap it in DDP yourself for seve
              bs:int=1024, # *global* batch size: with N processes each computes `bs//N` rows a step
              seed:int=42, # seed of the batch order (the same on every rank)
              log=None, # called with each epoch's dict, e.g. `print`
+             fast_grad:bool|None=None, # hand-written gradients (`dot_bias_grads`); default: for a `DotProductBias` in one process
             )->list:
     "Train `model` on `train` with AdamW and a one-cycle schedule; a list of per-epoch dicts (loss, valid MSE, ratings/s)"
     rank, world = _dist_info()
+    can_fast = world == 1 and type(model) is DotProductBias
+    if fast_grad and not can_fast: raise ValueError("fast_grad needs a DotProductBias trained in one process (DDP needs autograd)")
+    fast = can_fast if fast_grad is None else fast_grad
     if bs % world: raise ValueError(f"bs={bs} must be a multiple of the number of processes ({world})")
     u, i, r = train
     nb = len(r)//bs
@@ -364,11 +393,13 @@ def fit_lean(model:nn.Module, # a collab model (wrap it in DDP yourself for seve
         t0, loss_sum = time.perf_counter(), 0.
         for b in torch.randperm(nb, generator=g).tolist():
             sl = shard_slice(b, bs, rank, world)
-            x = torch.stack([u[sl], i[sl]], 1).long().to(dev)
             for pg in opt.param_groups: pg['lr'] = _lr_at(step, total, lr)
-            loss = ((model(x).view(-1) - r[sl].to(dev))**2).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if fast: loss = dot_bias_grads(model, u[sl].long().to(dev), i[sl].long().to(dev), r[sl].to(dev))
+            else:
+                x = torch.stack([u[sl], i[sl]], 1).long().to(dev)
+                loss = ((model(x).view(-1) - r[sl].to(dev))**2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             opt.step()
             loss_sum += float(loss.detach()); step += 1
         secs = time.perf_counter() - t0
@@ -443,7 +474,7 @@ def load_trained(path)->tuple:
 
 # %% ../nbs/07_scale.ipynb #9fd9ec80
 DDP_DEFAULTS = dict(data='ml-100k', data_dir=None, model='dot-bias', n_factors=50, y_range=(0, 5.5), epochs=5,
-                    lr=1e-2, wd=0.5, bs=1024, valid_pct=0.2, seed=42, out=None, threads=1, backend=None)
+                    lr=1e-2, wd=0.5, bs=1024, valid_pct=0.2, seed=42, out=None, threads=1, backend=None, fast_grad=None)
 
 def _run(cfg:dict)->dict:
     "Train as described by `cfg` in this process (one rank of a DDP run if a process group exists)"
@@ -459,7 +490,7 @@ def _run(cfg:dict)->dict:
         dev = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() and cfg.get('backend')=='nccl' else None
         if dev is not None: model.to(dev)
         net = DDP(model, device_ids=[dev.index] if dev is not None else None)
-    hist = fit_lean(net, trn, val, cfg['epochs'], cfg['lr'], cfg['wd'], cfg['bs'], cfg['seed'])
+    hist = fit_lean(net, trn, val, cfg['epochs'], cfg['lr'], cfg['wd'], cfg['bs'], cfg['seed'], fast_grad=cfg.get('fast_grad'))
     mse = hist[-1]['valid_mse']
     res = dict(model=cfg['model'], nproc=world, n_train=len(trn[0]), n_valid=len(val[0]), valid_mse=mse,
                valid_rmse=math.sqrt(mse), train_loss=hist[-1]['train_loss'], seconds=time.perf_counter()-t0,

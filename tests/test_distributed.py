@@ -124,3 +124,22 @@ def test_fallback_format_roundtrip(tmp_path):
     m2, v2 = load_lean_model(tmp_path/'fb')
     x = torch.tensor([[1, 2], [3, 4]])
     assert torch.equal(m(x), m2(x)) and v2.n_items == ml.n_items
+
+def test_hand_written_grads_match_autograd():
+    from collab_nb.distributed import dot_bias_grads
+    from collab_nb.models import DotProductBias
+    for yr in ((0, 5.5), None):
+        torch.manual_seed(1)
+        m = DotProductBias(40, 25, 6, y_range=yr)
+        u, i, y = torch.randint(0, 40, (300,)), torch.randint(0, 25, (300,)), torch.rand(300)*5
+        loss = ((m(torch.stack([u, i], 1)) - y)**2).mean(); loss.backward()
+        auto = [p.grad.clone() for p in m.parameters()]
+        assert torch.allclose(dot_bias_grads(m, u, i, y), loss, atol=1e-6)
+        for a, p in zip(auto, m.parameters()): assert torch.allclose(p.grad, a, atol=1e-6)
+    # only for DotProductBias in one process
+    from collab_nb.train import get_model
+    ml = lean_from_df(get_ratings('synthetic'))
+    trn, _ = lean_split(ml, 0.2, seed=0)
+    with pytest.raises(ValueError, match='fast_grad'): fit_lean(get_model('dot', ml.n_users, ml.n_items, 4), trn, fast_grad=True)
+    h = fit_lean(get_model('dot', ml.n_users, ml.n_items, 4), trn, epochs=1)  # other models: autograd
+    assert h[0]['train_loss'] > 0
