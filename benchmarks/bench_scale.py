@@ -24,9 +24,9 @@ def main():
     p.add_argument('--n-ratings', type=int, default=25_000_095, help='rows of the big synthetic file')
     p.add_argument('--mid-ratings', type=int, default=2_000_000, help='rows of the mid-size file for 1 vs 2 processes')
     p.add_argument('--epochs', type=int, default=2, help='epochs on the big file')
-    p.add_argument('--bs', type=int, default=32768, help='batch size on the big and mid files')
-    p.add_argument('--lr', type=float, default=1e-2, help='peak learning rate on the big and mid files')
-    p.add_argument('--threads', type=int, default=1, help='torch threads of the single big-file process')
+    p.add_argument('--bs', type=int, default=131072, help='batch size on the big and mid files')
+    p.add_argument('--lr', type=float, default=3e-2, help='peak learning rate on the big and mid files')
+    p.add_argument('--threads', type=int, default=2, help='torch threads of the single big-file process')
     p.add_argument('--skip-big', action='store_true', help='skip the 25M part')
     p.add_argument('--keep', action='store_true', help='keep the generated files')
     p.add_argument('--tmp', default=tempfile.gettempdir(), help='where to write the files')
@@ -58,23 +58,24 @@ def main():
                              wd=0.1, threads=a.threads, valid_pct=0.2, preload=('collab_nb.train',))
             r = pm['result']
             eps = [round(h['ratings_per_s']/1e6, 3) for h in r['history']]
-            _row(rows, f"train 1 proc, {a.threads} threads, dot-bias, bs {a.bs}, {a.epochs} ep (load+split+train)",
+            _row(rows, f"train 1 proc, {a.threads} threads, dot-bias (hand-written grads), bs {a.bs}, {a.epochs} ep (load+split+train)",
                  seconds=round(r['seconds'], 1), M_ratings_per_s_per_epoch=eps, valid_mse=round(r['valid_mse'], 4),
                  peak_extra_mb=round(pm['extra_mb']), x_raw=round(pm['extra_mb']/raw_mb, 2))
             big.unlink()
         mid = write_synth_ratings(work/'mid.csv', n_ratings=a.mid_ratings, n_users=max(100, a.mid_ratings//150),
                                   n_items=max(100, a.mid_ratings//800), seed=1)
-        for nproc in (1, 2):
+        for nproc, fast in ((1, True), (1, False), (2, False)):
             t = time.perf_counter()
-            r = train_distributed(str(mid), nproc=nproc, epochs=2, bs=a.bs//8, lr=a.lr, wd=0.1, threads=1)
-            _row(rows, f"mid {a.mid_ratings:,}: {nproc} proc x 1 thread, bs {a.bs//8}, 2 ep", seconds=round(time.perf_counter()-t, 1),
+            r = train_distributed(str(mid), nproc=nproc, epochs=2, bs=a.bs//8, lr=a.lr, wd=0.1, threads=1, fast_grad=fast)
+            grads = 'hand-written grads' if fast else 'autograd'
+            _row(rows, f"mid {a.mid_ratings:,}: {nproc} proc x 1 thread, {grads}, bs {a.bs//8}, 2 ep", seconds=round(time.perf_counter()-t, 1),
                  M_ratings_per_s_per_epoch=[round(h['ratings_per_s']/1e6, 3) for h in r['history']],
                  valid_mse=round(r['valid_mse'], 4))
         res = {}
         for nproc in (1, 2):
             t = time.perf_counter()
-            res[nproc] = r = train_distributed('ml-100k', nproc=nproc, threads=1)
-            _row(rows, f"ml-100k: {nproc} proc x 1 thread, bs 1024, 5 ep", seconds=round(time.perf_counter()-t, 1),
+            res[nproc] = r = train_distributed('ml-100k', nproc=nproc, threads=1, fast_grad=False)
+            _row(rows, f"ml-100k: {nproc} proc x 1 thread, autograd, bs 1024, 5 ep", seconds=round(time.perf_counter()-t, 1),
                  M_ratings_per_s_per_epoch=[round(h['ratings_per_s']/1e6, 3) for h in r['history']],
                  valid_mse=round(r['valid_mse'], 4))
     finally:
