@@ -151,7 +151,7 @@ def _param_groups(model, tables):
     return [tbl, rest] if rest else [tbl]
 
 # %% ../nbs/06_fast.ipynb #50bf26e0
-_best = dict(n_factors=50, epochs=10, lr=2e-2, wd=0.13, bs=2048)
+_best = dict(n_factors=50, epochs=15, lr=1e-2, wd=0.12, bs=2048)
 DEFAULTS = {'dot': dict(_best), 'dot-bias': dict(_best), 'dot-bias-scratch': dict(_best), 'fastai': dict(_best),
             'nn': dict(n_factors=50, epochs=8, lr=1e-2, wd=0.1, bs=4096)}
 FAST_RECIPE = dict(n_factors=50, epochs=5, lr=5e-2, wd=0.1, bs=8192)
@@ -159,9 +159,9 @@ FAST_RECIPE = dict(n_factors=50, epochs=5, lr=5e-2, wd=0.1, bs=8192)
 # %% ../nbs/06_fast.ipynb #a99b8e0b
 def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
               dls, # fastai `DataLoaders` (use `RatingsDataLoaders` with large `bs`)
-              epochs:int=10, # passes over the training set
-              lr:float=2e-2, # peak learning rate of the one-cycle schedule (suits bs in the thousands)
-              wd:float=0.13, # weight decay (see `reg`)
+              epochs:int=15, # passes over the training set
+              lr:float=1e-2, # peak learning rate of the one-cycle schedule (suits bs in the thousands)
+              wd:float=0.12, # weight decay (see `reg`)
               reg:str='auto', # 'rows' (L2 on the rows a batch uses), 'decoupled' (fastai's wd), or 'auto'
               fused:bool|None=None, # use `FusedDot` (default: when the model is fusable)
               moms:tuple=(0.9, 0.8, 0.9), # Adam's beta1 schedule for `fit_one_cycle`
