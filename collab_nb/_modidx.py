@@ -85,6 +85,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'collab_nb.distributed._user_counts': ('scale.html#_user_counts', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.count_rows': ('scale.html#count_rows', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.ddp_main': ('scale.html#ddp_main', 'collab_nb/distributed.py'),
+                                       'collab_nb.distributed.dot_bias_grads': ('scale.html#dot_bias_grads', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.fit_lean': ('scale.html#fit_lean', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.lean_from_df': ('scale.html#lean_from_df', 'collab_nb/distributed.py'),
                                        'collab_nb.distributed.lean_split': ('scale.html#lean_split', 'collab_nb/distributed.py'),
