@@ -2,6 +2,7 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'collab_nb'},
   'syms': { 'collab_nb.cli': { 'collab_nb.cli._add_args': ('cli.html#_add_args', 'collab_nb/cli.py'),
+                               'collab_nb.cli._anno': ('cli.html#_anno', 'collab_nb/cli.py'),
                                'collab_nb.cli._load': ('cli.html#_load', 'collab_nb/cli.py'),
                                'collab_nb.cli._msg': ('cli.html#_msg', 'collab_nb/cli.py'),
                                'collab_nb.cli._parser': ('cli.html#_parser', 'collab_nb/cli.py'),
@@ -249,6 +250,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'collab_nb.recommend._round': ('recommend.html#_round', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._sha256': ('recommend.html#_sha256', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._train_api': ('recommend.html#_train_api', 'collab_nb/recommend.py'),
+                                     'collab_nb.recommend._train_distributed_cmd': ( 'recommend.html#_train_distributed_cmd',
+                                                                                     'collab_nb/recommend.py'),
                                      'collab_nb.recommend._user_index': ('recommend.html#_user_index', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend.average_user': ('recommend.html#average_user', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend.evaluate_cmd': ('recommend.html#evaluate_cmd', 'collab_nb/recommend.py'),

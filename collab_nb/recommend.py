@@ -244,6 +244,17 @@ def _bar_to_stderr():
     with contextlib.redirect_stdout(sys.stderr): yield
 
 # %% ../nbs/05_recommend.ipynb #6c8c7247
+def _train_distributed_cmd(data, model, epochs, lr, wd, bs, n_factors, valid_pct, seed, fold, out, data_dir, nproc:int)->dict:
+    "`train_cmd` with `nproc` processes, through `collab_nb.distributed.train_distributed`"
+    if fold is not None: raise ValueError("--fold cannot be combined with --nproc: data-parallel runs use a random split")
+    from collab_nb.distributed import train_distributed
+    kw = {k:v for k,v in dict(epochs=_num(epochs, int, 'epochs'), lr=_num(lr, float, 'lr'), wd=_num(wd, float, 'wd'),
+                              bs=_num(bs, int, 'bs'), n_factors=_num(n_factors, int, 'n-factors')).items() if v is not None}
+    res = train_distributed(_resolve_data(data, data_dir), nproc=nproc, out=out, model=model, valid_pct=valid_pct,
+                            seed=seed, data_dir=data_dir, **kw)
+    return {k: res[k] for k in ('model','nproc','n_train','n_valid','valid_mse','valid_rmse','seconds','out') if k in res}
+
+# %% ../nbs/05_recommend.ipynb #5f2ff876
 def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings CSV path, or auto (ml-100k if available, else synthetic)
               model:str='dot-bias', # dot, dot-bias, nn or fastai
               epochs:int=None, # passes over the data (default: collab_nb.train.DEFAULTS)
@@ -256,8 +267,10 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               fold:str=None, # train on an official ml-100k fold's .base and validate on its .test (u1…u5, ua, ub)
               out:str=None, # folder to save the model in (safetensors + JSON)
               data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
+              nproc:int=1, # processes for data-parallel training (torchrun; gloo on CPU, NCCL on GPU)
              )->dict:
     "Train a model and report validation error; save it with `--out`"
+    if _num(nproc, int, 'nproc') > 1: return _train_distributed_cmd(data, model, epochs, lr, wd, bs, n_factors, valid_pct, seed, fold, out, data_dir, int(nproc))
     DEFAULTS = _train_api()[2]
     epochs, bs, n_factors = [_num(v, int, o) for v,o in ((epochs,'epochs'), (bs,'bs'), (n_factors,'n-factors'))]
     lr, wd = _num(lr, float, 'lr'), _num(wd, float, 'wd')
