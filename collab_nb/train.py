@@ -151,7 +151,7 @@ def _param_groups(model, tables):
     return [tbl, rest] if rest else [tbl]
 
 # %% ../nbs/06_fast.ipynb #50bf26e0
-_best = dict(n_factors=50, epochs=15, lr=1e-2, wd=0.12, bs=2048)
+_best = dict(n_factors=50, epochs=15, lr=7e-3, wd=0.12, bs=1024)
 DEFAULTS = {'dot': dict(_best), 'dot-bias': dict(_best), 'dot-bias-scratch': dict(_best), 'fastai': dict(_best),
             'nn': dict(n_factors=50, epochs=8, lr=1e-2, wd=0.1, bs=4096)}
 FAST_RECIPE = dict(n_factors=50, epochs=5, lr=5e-2, wd=0.1, bs=8192)
@@ -160,7 +160,7 @@ FAST_RECIPE = dict(n_factors=50, epochs=5, lr=5e-2, wd=0.1, bs=8192)
 def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
               dls, # fastai `DataLoaders` (use `RatingsDataLoaders` with large `bs`)
               epochs:int=15, # passes over the training set
-              lr:float=1e-2, # peak learning rate of the one-cycle schedule (suits bs in the thousands)
+              lr:float=7e-3, # peak learning rate of the one-cycle schedule (suits bs around 1,000)
               wd:float=0.12, # weight decay (see `reg`)
               reg:str='auto', # 'rows' (L2 on the rows a batch uses), 'decoupled' (fastai's wd), or 'auto'
               fused:bool|None=None, # use `FusedDot` (default: when the model is fusable)
@@ -172,7 +172,7 @@ def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
               **kw, # passed to `Learner`
              )->Learner:
     "Fit `model` on `dls` with MSE and `fit_one_cycle`, fast; return the fitted fastai `Learner`"
-    # the default `lr` and `wd` assume batches of thousands of ratings (see `DEFAULTS` for `bs`)
+    # the default `lr` and `wd` assume batches of about a thousand ratings (see `DEFAULTS` for `bs`)
     tables = dot_tables(model)
     if reg=='auto': reg = 'rows' if tables is not None else 'decoupled'
     if reg not in ('rows', 'decoupled'): raise ValueError(f"reg must be 'rows', 'decoupled' or 'auto', not {reg!r}")
