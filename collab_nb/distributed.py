@@ -275,9 +275,9 @@ def lean_split(d:LeanRatings, # all ratings
     perm = torch.randperm(len(d), generator=torch.Generator().manual_seed(seed), dtype=torch.int32).numpy()
     for k in ('user', 'item', 'rating'): setattr(d, k, getattr(d, k)[perm])
     del perm
-    cut = len(d) - int(valid_pct*len(d))
+    cut = int(valid_pct*len(d))  # the first `cut` shuffled rows are validation, exactly as in `random_split`
     cols = [torch.from_numpy(getattr(d, k)) for k in ('user', 'item', 'rating')]
-    return [o[:cut] for o in cols], [o[cut:] for o in cols]
+    return [o[cut:] for o in cols], [o[:cut] for o in cols]
 
 # %% ../nbs/07_scale.ipynb #aec2bf8b
 def lean_from_df(df:pd.DataFrame, # validated ratings, e.g. from `get_ratings`
@@ -460,7 +460,8 @@ def save_trained(module:nn.Module, # trained model
                 )->Path:
     "Save a trained model with `collab_nb.recommend.save_model` (or `save_lean_model` without it)"
     io = _recommend_io()
-    meta = dict(model=cfg['model'], n_factors=cfg['n_factors'])
+    meta = dict(model=cfg['model'], n_factors=cfg['n_factors'], data=cfg.get('data'), valid_pct=cfg.get('valid_pct'),
+                seed=cfg.get('seed'), epochs=cfg.get('epochs'), lr=cfg.get('lr'), wd=cfg.get('wd'), bs=cfg.get('bs'))
     if io:
         seen = torch.stack([seen[0], seen[1]], 1) if seen is not None else None
         return io[0](out, module, vocab, dict(meta, trained_by='collab_nb.distributed', nproc=_dist_info()[1]), titles=titles, seen=seen)
