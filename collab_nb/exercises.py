@@ -217,13 +217,15 @@ def check_sigmoid_range(f):
 def _random_dpb(g):
     "A small `DotProductBias` with random weights, random `y_range`, and a batch for it"
     from collab_nb.models import DotProductBias
-    nu, ni, k = int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(2, 8, (1,), generator=g))
+    nu, k = int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(2, 8, (1,), generator=g))
+    ni = nu + int(torch.randint(5, 30, (1,), generator=g))  # more items than users, so swapped ids fail loudly
     lo = float(torch.rand(1, generator=g)); hi = lo + 3 + 4*float(torch.rand(1, generator=g))
     m = DotProductBias(nu, ni, k, y_range=(lo, hi))
     with torch.no_grad():
         for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g)*0.7)
     bs = int(torch.randint(4, 16, (1,), generator=g))
     x = torch.stack([torch.randint(0, nu, (bs,), generator=g), torch.randint(0, ni, (bs,), generator=g)], dim=1)
+    x[0, 1] = ni-1  # the last item is in every batch
     return m, x
 
 @exercise('02_dot_product')
@@ -360,13 +362,15 @@ def check_emb_sz_rule(f):
 def _random_nn(g):
     "A small `CollabNN` with random weights and a batch for it"
     from collab_nb.nn import CollabNN
-    nu, ni, k = int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(2, 8, (1,), generator=g))
+    nu, k = int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(2, 8, (1,), generator=g))
+    ni = nu + int(torch.randint(5, 30, (1,), generator=g))  # more items than users, so swapped ids fail loudly
     lo = float(torch.rand(1, generator=g)); hi = lo + 3 + 4*float(torch.rand(1, generator=g))
     m = CollabNN((nu, k), (ni, k), y_range=(lo, hi), n_act=int(torch.randint(4, 20, (1,), generator=g)))
     with torch.no_grad():
         for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g)*0.7)
     bs = int(torch.randint(4, 16, (1,), generator=g))
     x = torch.stack([torch.randint(0, nu, (bs,), generator=g), torch.randint(0, ni, (bs,), generator=g)], dim=1)
+    x[0, 1] = ni-1  # the last item is in every batch
     return m, x
 
 @exercise('04_collab_nn')
