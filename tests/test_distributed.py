@@ -143,3 +143,29 @@ def test_hand_written_grads_match_autograd():
     with pytest.raises(ValueError, match='fast_grad'): fit_lean(get_model('dot', ml.n_users, ml.n_items, 4), trn, fast_grad=True)
     h = fit_lean(get_model('dot', ml.n_users, ml.n_items, 4), trn, epochs=1)  # other models: autograd
     assert h[0]['train_loss'] > 0
+
+def test_lean_split_is_random_split(tmp_path):
+    "Data-parallel runs hold out exactly the rows `random_split` (and fastai's RandomSplitter) holds out"
+    from collab_nb.data import random_split
+    df = get_ratings('ml-100k')
+    lean = lean_from_df(df)
+    trn, val = lean_split(lean, 0.2, seed=7)
+    _, rval = random_split(df, 0.2, seed=7)
+    got = sorted(zip(lean.user_ids[val[0].numpy()-1].tolist(), lean.item_ids[val[1].numpy()-1].tolist()))
+    assert got == sorted(zip(rval.user.tolist(), rval.movie.tolist()))
+
+def test_cli_nproc_then_evaluate(tmp_path):
+    "`collab-nb train --nproc 2 --out DIR` saves a model that `collab-nb evaluate` scores on the same held-out rows"
+    import shutil, subprocess, sys
+    from pathlib import Path
+    exe = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
+    out = tmp_path/'m'
+    r = subprocess.run([exe, 'train', '--data', 'ml-100k', '--nproc', '2', '--epochs', '3', '--out', str(out), '--json'],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    tr = json.loads(r.stdout)
+    assert tr['nproc'] == 2 and tr['n_valid'] == 20_000
+    r = subprocess.run([exe, 'evaluate', '--model', str(out), '--json'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert abs(ev['rmse'] - tr['valid_rmse']) < 1e-4
