@@ -36,3 +36,13 @@ def test_ci_runs_readme_test_command():
     ci = (ROOT/'.ci'/'run').read_text().splitlines()
     assert len(cmds) == 2, cmds
     for cmd in cmds: assert cmd in ci, f"{cmd!r} is not what .ci/run runs"
+
+def test_readme_python_examples_run():
+    "The README's Python examples run as written"
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT/'README.md').read_text(), re.S)
+    assert blocks
+    for b in blocks:
+        ns = {}
+        exec(compile(b, 'README.md', 'exec'), ns)
+    train_mse, valid_mse = ns['learn'].recorder.values[-1]
+    assert valid_mse < 0.85
