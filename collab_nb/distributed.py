@@ -15,8 +15,8 @@ from .models import DotProductBias
 # %% auto #0
 __all__ = ['ML25M_SHAPE', 'ML_COLUMNS', 'DDP_DEFAULTS', 'write_synth_ratings', 'count_rows', 'LeanRatings', 'raw_nbytes',
            'read_ratings_lean', 'peak_memory', 'lean_split', 'lean_from_df', 'shard_slice', 'valid_mse',
-           'dot_bias_grads', 'fit_lean', 'save_lean_model', 'load_lean_model', 'save_trained', 'load_trained',
-           'ddp_main', 'torchrun_cmd', 'train_distributed']
+           'dot_bias_grads', 'fit_lean', 'save_trained', 'load_trained', 'ddp_main', 'torchrun_cmd',
+           'train_distributed']
 
 # %% ../nbs/07_scale.ipynb #3ac95cba
 ML25M_SHAPE = dict(n_ratings=25_000_095, n_users=162_541, n_items=59_047)
@@ -423,34 +423,6 @@ def _load_lean(data:str, data_dir=None, **kw)->LeanRatings:
     return read_ratings_lean(data, **kw)
 
 # %% ../nbs/07_scale.ipynb #f13ad99c
-def save_lean_model(module:nn.Module, # a trained collab model from `collab_nb.train.get_model`
-                    vocab:CollabVocab, # its vocab (`LeanRatings.vocab`)
-                    out, # folder to write `model.safetensors` and `config.json` to
-                    **meta, # model, n_factors, y_range, n_users, n_items (to rebuild it)
-                   )->Path:
-    "Save `module` as safetensors plus a JSON config with the vocab: loading never unpickles"
-    from safetensors.torch import save_file
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k,v in module.state_dict().items()}, str(out/'model.safetensors'))
-    (out/'config.json').write_text(json.dumps(dict(meta, vocab=vocab.to_dict()), default=str))
-    return out
-
-def load_lean_model(path)->tuple:
-    "Model and vocab saved by `save_lean_model`"
-    from safetensors.torch import load_file
-    path = Path(path)
-    cfg = json.loads((path/'config.json').read_text())
-    m = _get_model(cfg['model'], cfg['n_users'], cfg['n_items'], cfg['n_factors'], tuple(cfg['y_range']))
-    m.load_state_dict(load_file(str(path/'model.safetensors')))
-    return m, CollabVocab.from_dict(cfg['vocab'])
-
-# %% ../nbs/07_scale.ipynb #1644d569
-def _recommend_io():
-    "`(save_model, load_model)` from `collab_nb.recommend`, or None"
-    try: from collab_nb.recommend import save_model, load_model
-    except ImportError: return None
-    return save_model, load_model
-
 def save_trained(module:nn.Module, # trained model
                  vocab:CollabVocab, # its vocab
                  cfg:dict, # settings of the run (`DDP_DEFAULTS` keys)
@@ -458,20 +430,18 @@ def save_trained(module:nn.Module, # trained model
                  seen=None, # `(user, item)` code tensors of the training ratings, so recommendations can skip them
                  titles:dict|None=None, # `{item id: title}`, shown by `collab-nb recommend`
                 )->Path:
-    "Save a trained model with `collab_nb.recommend.save_model` (or `save_lean_model` without it)"
-    io = _recommend_io()
+    "Save a trained model with `collab_nb.recommend.save_model`, recording the run's data, split and recipe"
+    from collab_nb.recommend import save_model
     meta = dict(model=cfg['model'], n_factors=cfg['n_factors'], data=cfg.get('data'), valid_pct=cfg.get('valid_pct'),
-                seed=cfg.get('seed'), epochs=cfg.get('epochs'), lr=cfg.get('lr'), wd=cfg.get('wd'), bs=cfg.get('bs'))
-    if io:
-        seen = torch.stack([seen[0], seen[1]], 1) if seen is not None else None
-        return io[0](out, module, vocab, dict(meta, trained_by='collab_nb.distributed', nproc=_dist_info()[1]), titles=titles, seen=seen)
-    return save_lean_model(module, vocab, out, **meta, y_range=list(cfg['y_range']), n_users=vocab.n_users, n_items=vocab.n_items)
+                seed=cfg.get('seed'), epochs=cfg.get('epochs'), lr=cfg.get('lr'), wd=cfg.get('wd'), bs=cfg.get('bs'),
+                trained_by='collab_nb.distributed', nproc=_dist_info()[1])
+    seen = torch.stack([seen[0], seen[1]], 1) if seen is not None else None
+    return save_model(out, module, vocab, meta, titles=titles, seen=seen)
 
 def load_trained(path)->tuple:
     "`(model, vocab)` saved by `save_trained`"
-    path, io = Path(path), _recommend_io()
-    if io and 'format' in json.loads((path/'config.json').read_text()): return io[1](path)[:2]
-    return load_lean_model(path)
+    from collab_nb.recommend import load_model
+    return load_model(path)[:2]
 
 # %% ../nbs/07_scale.ipynb #9fd9ec80
 DDP_DEFAULTS = dict(data='ml-100k', data_dir=None, model='dot-bias', n_factors=50, y_range=(0, 5.5), epochs=5,

@@ -115,16 +115,6 @@ def test_two_gloo_processes_match_one(tmp_path):
     assert cfg['trained_by'] == 'collab_nb.distributed' and cfg['nproc'] == 2
     assert v.titles[1] == 'Toy Story (1995)' and len(v.seen) == 80_000
 
-def test_fallback_format_roundtrip(tmp_path):
-    from collab_nb.distributed import save_lean_model, load_lean_model
-    from collab_nb.train import get_model
-    ml = lean_from_df(get_ratings('synthetic'))
-    m = get_model('dot-bias', ml.n_users, ml.n_items, 8)
-    save_lean_model(m, ml.vocab, tmp_path/'fb', model='dot-bias', n_factors=8, y_range=[0, 5.5], n_users=ml.n_users, n_items=ml.n_items)
-    m2, v2 = load_lean_model(tmp_path/'fb')
-    x = torch.tensor([[1, 2], [3, 4]])
-    assert torch.equal(m(x), m2(x)) and v2.n_items == ml.n_items
-
 def test_hand_written_grads_match_autograd():
     from collab_nb.distributed import dot_bias_grads
     from collab_nb.models import DotProductBias
