@@ -123,6 +123,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'collab_nb.exercises._nb_title': ('exercises.html#_nb_title', 'collab_nb/exercises.py'),
                                      'collab_nb.exercises._random_dpb': ('exercises.html#_random_dpb', 'collab_nb/exercises.py'),
                                      'collab_nb.exercises._random_factors': ('exercises.html#_random_factors', 'collab_nb/exercises.py'),
+                                     'collab_nb.exercises._random_model': ('exercises.html#_random_model', 'collab_nb/exercises.py'),
                                      'collab_nb.exercises._random_nn': ('exercises.html#_random_nn', 'collab_nb/exercises.py'),
                                      'collab_nb.exercises._random_ratings': ('exercises.html#_random_ratings', 'collab_nb/exercises.py'),
                                      'collab_nb.exercises._record': ('exercises.html#_record', 'collab_nb/exercises.py'),

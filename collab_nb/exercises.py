@@ -214,19 +214,23 @@ def check_sigmoid_range(f):
     return f"range ({lo:.2f}, {hi:.2f})"
 
 # %% ../nbs/09_exercises.ipynb #5aeba586
-def _random_dpb(g):
-    "A small `DotProductBias` with random weights, random `y_range`, and a batch for it"
-    from collab_nb.models import DotProductBias
+def _random_model(g, make):
+    "A small model `make(n_users, n_items, n_factors, y_range)` with random weights, and a batch for it"
     nu, k = int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(2, 8, (1,), generator=g))
     ni = nu + int(torch.randint(5, 30, (1,), generator=g))  # more items than users, so swapped ids fail loudly
     lo = float(torch.rand(1, generator=g)); hi = lo + 3 + 4*float(torch.rand(1, generator=g))
-    m = DotProductBias(nu, ni, k, y_range=(lo, hi))
+    m = make(nu, ni, k, (lo, hi))
     with torch.no_grad():
         for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g)*0.7)
     bs = int(torch.randint(4, 16, (1,), generator=g))
     x = torch.stack([torch.randint(0, nu, (bs,), generator=g), torch.randint(0, ni, (bs,), generator=g)], dim=1)
     x[0, 1] = ni-1  # the last item is in every batch
     return m, x
+
+def _random_dpb(g):
+    "A small `DotProductBias` with random weights, random `y_range`, and a batch for it"
+    from collab_nb.models import DotProductBias
+    return _random_model(g, lambda nu, ni, k, yr: DotProductBias(nu, ni, k, y_range=yr))
 
 @exercise('02_dot_product')
 def check_dot_product_bias_forward(f):
@@ -362,16 +366,8 @@ def check_emb_sz_rule(f):
 def _random_nn(g):
     "A small `CollabNN` with random weights and a batch for it"
     from collab_nb.nn import CollabNN
-    nu, k = int(torch.randint(5, 30, (1,), generator=g)), int(torch.randint(2, 8, (1,), generator=g))
-    ni = nu + int(torch.randint(5, 30, (1,), generator=g))  # more items than users, so swapped ids fail loudly
-    lo = float(torch.rand(1, generator=g)); hi = lo + 3 + 4*float(torch.rand(1, generator=g))
-    m = CollabNN((nu, k), (ni, k), y_range=(lo, hi), n_act=int(torch.randint(4, 20, (1,), generator=g)))
-    with torch.no_grad():
-        for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g)*0.7)
-    bs = int(torch.randint(4, 16, (1,), generator=g))
-    x = torch.stack([torch.randint(0, nu, (bs,), generator=g), torch.randint(0, ni, (bs,), generator=g)], dim=1)
-    x[0, 1] = ni-1  # the last item is in every batch
-    return m, x
+    n_act = int(torch.randint(4, 20, (1,), generator=g))
+    return _random_model(g, lambda nu, ni, k, yr: CollabNN((nu, k), (ni, k), y_range=yr, n_act=n_act))
 
 @exercise('04_collab_nn')
 def check_collab_nn_forward(f):
