@@ -241,7 +241,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'collab_nb.recommend': { 'collab_nb.recommend._bar_to_stderr': ('recommend.html#_bar_to_stderr', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._fold_list': ('recommend.html#_fold_list', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._num': ('recommend.html#_num', 'collab_nb/recommend.py'),
-                                     'collab_nb.recommend._plain': ('recommend.html#_plain', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._read_json': ('recommend.html#_read_json', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._read_tensors': ('recommend.html#_read_tensors', 'collab_nb/recommend.py'),
                                      'collab_nb.recommend._resolve_data': ('recommend.html#_resolve_data', 'collab_nb/recommend.py'),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from fastai.torch_core import set_seed
-from .data import FOLDS, CollabVocab, get_ratings, random_split, movielens_fold, movielens_path, RatingsDataLoaders
+from .data import FOLDS, CollabVocab, get_ratings, random_split, movielens_fold, movielens_path, RatingsDataLoaders, _plain
 from .metrics import predict, score_items, evaluate, rmse, mae
 
 # %% auto #0
@@ -150,7 +150,6 @@ _FILES = dict(weights='model.safetensors', config='config.json', vocab='vocab.js
 
 def _sha256(fn:Path)->str: return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
 
-def _plain(o): return o.item() if hasattr(o, 'item') else o
 
 def save_model(path, # a folder (created if needed)
                model:nn.Module, # a trained collab model
