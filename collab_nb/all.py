@@ -3,7 +3,7 @@ from .data import *
 from .lookup import *
 from .models import *
 from .train import *
-from .nn import *
+from .neural import *
 from .exercises import *
 from .metrics import *
 from .recommend import *

@@ -365,7 +365,7 @@ def check_emb_sz_rule(f):
 # %% ../nbs/09_exercises.ipynb #6a74fd72
 def _random_nn(g):
     "A small `CollabNN` with random weights and a batch for it"
-    from collab_nb.nn import CollabNN
+    from collab_nb.neural import CollabNN
     n_act = int(torch.randint(4, 20, (1,), generator=g))
     return _random_model(g, lambda nu, ni, k, yr: CollabNN((nu, k), (ni, k), y_range=yr, n_act=n_act))
 

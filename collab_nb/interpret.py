@@ -9,32 +9,25 @@ import numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import ifnone
 from fastai.data.core import DataLoaders
+from .models import model_tables
 
 # %% auto #0
 __all__ = ['get_factors', 'get_biases', 'ratings_info', 'item_index', 'bias_table', 'bias_vs_mean', 'item_pca', 'plot_pca',
            'similar_items']
 
 # %% ../nbs/03_interpret.ipynb #876c04fd
-_NAMES = {'course': ('user_factors', 'item_factors', 'user_bias', 'item_bias'),
-          'fastai': ('u_weight', 'i_weight', 'u_bias', 'i_bias')}
-
 def _model(o):
     "The model inside a `Learner`, or `o` itself"
     return o.model if hasattr(o, 'model') and isinstance(o.model, nn.Module) else o
 
 def _table(o, users:bool, bias:bool)->torch.Tensor:
-    "One of the four tables of a course model, fastai `EmbeddingDotBias`/`EmbeddingNN`, or their `Learner`"
+    "One of the four tables (see `model_tables`) of a model or of a `Learner`'s model"
     m = _model(o)
-    kind = 'fastai' if type(m).__name__=='EmbeddingDotBias' or hasattr(m, 'i_weight') else 'course' if hasattr(m, 'item_factors') else None
-    if kind is None and hasattr(m, 'embeds') and not bias: t = m.embeds[0 if users else 1]
-    elif kind is None:
-        raise TypeError(f"{type(m).__name__} has no user/item {'bias' if bias else 'factor'} tables "
-                        f"(expected {'/'.join(_NAMES['course'])} or fastai's {'/'.join(_NAMES['fastai'])})")
-    else:
-        name = _NAMES[kind][2*bias + (not users)]
-        t = getattr(m, name, None)
-        if t is None: raise TypeError(f"{type(m).__name__} has no {name}: it is not a model with biases")
-    w = t.weight if isinstance(t, nn.Module) else t
+    ts = model_tables(m)
+    name = ('user' if users else 'item') + ('_bias' if bias else '_factors')
+    if ts is None: raise TypeError(f"{type(m).__name__} has no user/item tables (see `collab_nb.models.model_tables`)")
+    w = getattr(ts, name)
+    if w is None: raise TypeError(f"{type(m).__name__} has no {name}: it is not a model with biases")
     w = w.detach().float().cpu()
     return w.reshape(-1) if bias else w
 

@@ -127,7 +127,7 @@ def test_hand_written_grads_match_autograd():
         assert torch.allclose(dot_bias_grads(m, u, i, y), loss, atol=1e-6)
         for a, p in zip(auto, m.parameters()): assert torch.allclose(p.grad, a, atol=1e-6)
     # only for DotProductBias in one process
-    from collab_nb.train import get_model
+    from collab_nb.models import get_model
     ml = lean_from_df(get_ratings('synthetic'))
     trn, _ = lean_split(ml, 0.2, seed=0)
     with pytest.raises(ValueError, match='fast_grad'): fit_lean(get_model('dot', ml.n_users, ml.n_items, 4), trn, fast_grad=True)

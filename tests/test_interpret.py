@@ -6,7 +6,7 @@ from fastai.collab import EmbeddingDotBias, EmbeddingNN, CollabDataLoaders
 from fastai.tabular.model import get_emb_sz as fastai_get_emb_sz
 from collab_nb.data import load_movielens, RatingsDataLoaders
 from collab_nb.models import DotProduct, DotProductBias, DotProductBiasScratch
-from collab_nb.nn import CollabNN
+from collab_nb.neural import CollabNN
 from collab_nb.interpret import (get_factors, get_biases, ratings_info, item_index, bias_table, bias_vs_mean,
                                  item_pca, plot_pca, similar_items)
 

@@ -4,9 +4,10 @@ from torch import nn
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
 from fastai.collab import EmbeddingDotBias
-from collab_nb.models import DotProduct, DotProductBias, DotProductBiasScratch
-from collab_nb.train import (get_model, fit_model, MODELS, DEFAULTS, FAST_RECIPE, dot_tables, row_l2, RowL2,
-                             FusedDot, FusedDotCB, is_fusable)
+from collab_nb.models import (DotProduct, DotProductBias, DotProductBiasScratch, get_model, MODELS, DEFAULTS,
+                              model_tables, is_fusable)
+from collab_nb.train import fit_model, FAST_RECIPE, row_l2, RowL2, FusedDot, FusedDotCB
+import collab_nb.neural  # registers 'nn'
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -50,7 +51,7 @@ def test_fused_same_model_same_loss(i, wd):
         for p in m.parameters(): p.normal_(0, 0.3)
     x, y = _batch(seed=i)
     loss = MSELossFlat()
-    m.zero_grad(); (loss(m(x), y) + wd*row_l2(dot_tables(m), x)).backward()
+    m.zero_grad(); (loss(m(x), y) + wd*row_l2(model_tables(m), x)).backward()
     g_ref = [p.grad.clone() for p in m.parameters()]
     m.zero_grad(); pred = FusedDot(m, wd)(x); loss(pred, y).backward()
     torch.testing.assert_close(pred, m(x), rtol=1e-5, atol=1e-6)
@@ -60,10 +61,10 @@ def test_fused_same_model_same_loss(i, wd):
 def test_row_l2_definition():
     m = DotProductBias(3, 4, 2)
     x = torch.tensor([[1, 2], [1, 3], [2, 2]])
-    t = dot_tables(m)
+    t = model_tables(m)
     per_rating = [t[0][u].pow(2).sum() + t[1][i].pow(2).sum() + t[2][u].pow(2).sum() + t[3][i].pow(2).sum() for u, i in x.tolist()]
     torch.testing.assert_close(row_l2(t, x), torch.stack(per_rating).mean())
-    assert dot_tables(nn.Linear(2, 2)) is None
+    assert model_tables(nn.Linear(2, 2)) is None
     assert not is_fusable(get_model('nn', 3, 4, 2))
     with pytest.raises(TypeError): FusedDot(get_model('nn', 3, 4, 2))
 

@@ -1,8 +1,8 @@
-"collab_nb.nn: embedding sizes match fastai's; CollabNN stays inside y_range and trains."
+"collab_nb.neural: embedding sizes match fastai's; CollabNN stays inside y_range and trains."
 import pytest, torch
 from fastai.tabular.model import get_emb_sz as fastai_get_emb_sz, emb_sz_rule as fastai_emb_sz_rule
 from collab_nb.data import load_movielens, RatingsDataLoaders, synth_ratings
-from collab_nb.nn import emb_sz_rule, get_emb_sz, CollabNN
+from collab_nb.neural import emb_sz_rule, get_emb_sz, CollabNN
 
 @pytest.fixture(scope='module')
 def ml100k(): return load_movielens('ml-100k')
