@@ -392,7 +392,9 @@ class RatingsDataLoaders(DataLoaders):
         else: trn, val = ratings, validate_ratings(valid_df, user_name, item_name, rating_name)
         vocab = CollabVocab(trn[user_name], trn[item_name], user_name, item_name)
         def _ds(df): return RatingsDataset(vocab.encode(df), torch.tensor(df[rating_name].to_numpy(np.float32))[:,None], vocab)
+        if not len(trn): raise ValueError("no training ratings: the split left nothing to train on")
         dss = _ds(trn), _ds(val)
+        bs = min(bs, len(trn))  # fewer ratings than one batch: train on them all rather than on nothing
         dls = cls(RatingsDL(dss[0], bs=bs, shuffle=True, drop_last=True, device=device),
                   RatingsDL(dss[1], bs=ifnone(val_bs, max(bs, 4096)), device=device), device=device)
         dls.vocab, dls.train_df, dls.valid_df = vocab, trn, val

@@ -11,7 +11,7 @@ from torch import nn
 from fastcore.basics import store_attr, ifnone
 from .data import CollabVocab, get_ratings, validate_ratings
 from .models import DotProductBias, get_model
-from .recommend import save_model, load_model
+from .modelfile import save_model, load_model
 
 # %% auto #0
 __all__ = ['ML25M_SHAPE', 'ML_COLUMNS', 'DDP_DEFAULTS', 'write_synth_ratings', 'count_rows', 'LeanRatings', 'raw_nbytes',

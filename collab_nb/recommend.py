@@ -4,20 +4,18 @@
 
 # %% ../nbs/06_recommend.ipynb #93305a83
 from __future__ import annotations
-import sys, os, re, json, time, copy, hashlib, contextlib
+import re, copy
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from fastai.torch_core import set_seed
-from .data import FOLDS, CollabVocab, get_ratings, random_split, movielens_fold, movielens_path, RatingsDataLoaders, _plain
-from .metrics import predict, score_items, evaluate, rmse, mae
-from .models import get_model, model_tables, DEFAULTS
-from .train import train_model, torch_threads
-from . import neural  # registers the 'nn' model that `load_model` may need
+from .data import CollabVocab
+from .metrics import score_items
+from .models import model_tables
+from .train import torch_threads
 
 # %% auto #0
-__all__ = ['FORMAT', 'item_titles', 'recommend', 'user_params', 'average_user', 'fold_in', 'find_item', 'rare_items',
-           'save_model', 'load_model', 'train_cmd', 'evaluate_cmd', 'parse_rate', 'recommend_cmd']
+__all__ = ['item_titles', 'recommend', 'user_params', 'average_user', 'fold_in', 'find_item', 'rare_items', 'parse_rate']
 
 # %% ../nbs/06_recommend.ipynb #e0f0b2b0
 def item_titles(df:pd.DataFrame, # ratings with an item column and (optionally) `title`
@@ -121,210 +119,6 @@ def rare_items(seen:torch.Tensor, # `(n, 2)` user, item indices of the training 
     counts = torch.bincount(torch.as_tensor(seen)[:,1].long(), minlength=n_items)
     return torch.where(counts < min_ratings)[0]
 
-# %% ../nbs/06_recommend.ipynb #f64eef81
-FORMAT = 'collab_nb-model/1'
-_FILES = dict(weights='model.safetensors', config='config.json', vocab='vocab.json', seen='seen.safetensors')
-
-def _sha256(fn:Path)->str: return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
-
-
-def save_model(path, # a folder (created if needed)
-               model:nn.Module, # a trained collab model
-               vocab:CollabVocab, # its vocab
-               config:dict, # at least `model` (a `get_model` name) and `n_factors`; anything JSON-able
-               titles:dict|None=None, # `{item id: title}`
-               seen:torch.Tensor|None=None, # `(n, 2)` user, item indices of the training ratings
-              )->Path:
-    "Write `model` as safetensors weights plus JSON config and vocab in folder `path`"
-    from safetensors.torch import save_file
-    if 'model' not in config: raise ValueError("config needs 'model', the get_model name that builds the architecture")
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().to('cpu').contiguous() for k,v in model.state_dict().items()}
-    save_file(sd, str(path/_FILES['weights']))
-    cfg = {**config, 'format': FORMAT, 'n_users': vocab.n_users, 'n_items': vocab.n_items,
-           'y_range': list(getattr(model, 'y_range', None) or []) or None,
-           'weights_sha256': _sha256(path/_FILES['weights'])}
-    if seen is not None:
-        save_file({'x': torch.as_tensor(seen).to(torch.int32).contiguous()}, str(path/_FILES['seen']))
-        cfg['seen_sha256'] = _sha256(path/_FILES['seen'])
-    voc = vocab.to_dict()
-    if titles: voc['titles'] = [str(titles.get(_plain(o), o)) for o in vocab.items]
-    (path/_FILES['vocab']).write_text(json.dumps(voc))
-    (path/_FILES['config']).write_text(json.dumps(cfg, indent=1, default=_plain))
-    return path
-
-# %% ../nbs/06_recommend.ipynb #d0008020
-_PICKLE_MAGIC = (b'\x80', b'PK\x03\x04') # a pickle protocol header; torch.save's zip container
-
-def _read_json(fn:Path)->dict:
-    "JSON object in `fn`, or a `ValueError` naming it"
-    if not fn.is_file(): raise FileNotFoundError(f"model file missing: {fn}")
-    try: d = json.loads(fn.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{fn} is not valid JSON ({e})") from None
-    if not isinstance(d, dict): raise ValueError(f"{fn} should hold a JSON object")
-    return d
-
-def _read_tensors(fn:Path, sha:str|None)->dict:
-    "Tensors of safetensors file `fn`, checked against `sha`; never unpickles"
-    from safetensors.torch import load
-    if not fn.is_file(): raise FileNotFoundError(f"model file missing: {fn}")
-    data = fn.read_bytes()
-    if data.startswith(_PICKLE_MAGIC):
-        raise ValueError(f"{fn} holds a pickle (torch.save / learn.export), not safetensors: refusing to load it, since unpickling can run arbitrary code")
-    if sha is not None and hashlib.sha256(data).hexdigest() != sha:
-        raise ValueError(f"{fn} does not match the checksum in config.json: the file was changed or truncated")
-    try: return load(data)
-    except Exception as e: raise ValueError(f"{fn} is not a valid safetensors file ({type(e).__name__}: {e})") from None
-
-def load_model(path, # folder written by `save_model`
-              ):
-    "Rebuild `(model, vocab, config)` from `save_model`'s folder, on the CPU, without unpickling"
-    path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"model folder not found: {path}")
-    cfg = _read_json(path/_FILES['config'])
-    if cfg.get('format') != FORMAT: raise ValueError(f"{path/_FILES['config']}: format {cfg.get('format')!r} is not {FORMAT!r}")
-    missing = [k for k in ('model','n_users','n_items','n_factors','weights_sha256') if k not in cfg]
-    if missing: raise ValueError(f"{path/_FILES['config']} lacks {', '.join(missing)}")
-    sd = _read_tensors(path/_FILES['weights'], cfg['weights_sha256'])
-    yr = tuple(cfg['y_range']) if cfg.get('y_range') else None
-    model = get_model(cfg['model'], cfg['n_users'], cfg['n_items'], cfg['n_factors'], y_range=yr, **cfg.get('model_kw', {}))
-    try: model.load_state_dict(sd, strict=True)
-    except RuntimeError as e: raise ValueError(f"{path/_FILES['weights']} does not fit a {cfg['model']!r} model: {str(e).splitlines()[0]}") from None
-    voc = _read_json(path/_FILES['vocab'])
-    try: vocab = CollabVocab.from_dict(voc)
-    except (KeyError, TypeError) as e: raise ValueError(f"{path/_FILES['vocab']} is not a vocab ({e})") from None
-    if (vocab.n_users, vocab.n_items) != (cfg['n_users'], cfg['n_items']):
-        raise ValueError(f"{path/_FILES['vocab']} has {vocab.n_users} users and {vocab.n_items} items; config.json says {cfg['n_users']} and {cfg['n_items']}")
-    vocab.titles = dict(zip(vocab.items.tolist(), voc['titles'])) if 'titles' in voc else {}
-    vocab.seen = (_read_tensors(path/_FILES['seen'], cfg.get('seen_sha256'))['x'].long()
-                  if (path/_FILES['seen']).exists() or 'seen_sha256' in cfg else None)
-    return model.eval(), vocab, cfg
-
-# %% ../nbs/06_recommend.ipynb #4d3c3efc
-def _resolve_data(data:str, data_dir=None)->str:
-    "`data`, with 'auto' replaced by 'ml-100k' if available, else 'synthetic'"
-    if data != 'auto': return data
-    try: movielens_path('ml-100k', data_dir); return 'ml-100k'
-    except (FileNotFoundError, ValueError): return 'synthetic'
-
-def _num(v, typ, name:str):
-    "`v` as `typ` (`None` stays `None`); options with no default arrive from the command line as text"
-    if v is None: return None
-    try: return typ(v)
-    except (TypeError, ValueError): raise ValueError(f"--{name} {v!r}: expected {'an integer' if typ is int else 'a number'}") from None
-
-@contextlib.contextmanager
-def _bar_to_stderr():
-    "Send what fastai prints (progress bar, table) to stderr, keeping stdout for results"
-    with contextlib.redirect_stdout(sys.stderr): yield
-
-# %% ../nbs/06_recommend.ipynb #6c8c7247
-def _train_distributed_cmd(data, model, epochs, lr, wd, bs, n_factors, valid_pct, seed, fold, out, data_dir, nproc:int)->dict:
-    "`train_cmd` with `nproc` processes, through `collab_nb.distributed.train_distributed`"
-    if fold is not None: raise ValueError("--fold cannot be combined with --nproc: data-parallel runs use a random split")
-    from collab_nb.distributed import train_distributed
-    kw = {k:v for k,v in dict(epochs=_num(epochs, int, 'epochs'), lr=_num(lr, float, 'lr'), wd=_num(wd, float, 'wd'),
-                              bs=_num(bs, int, 'bs'), n_factors=_num(n_factors, int, 'n-factors')).items() if v is not None}
-    res = train_distributed(_resolve_data(data, data_dir), nproc=nproc, out=out, model=model, valid_pct=valid_pct,
-                            seed=seed, data_dir=data_dir, **kw)
-    return {k: res[k] for k in ('model','nproc','n_train','n_valid','valid_mse','valid_rmse','seconds','out') if k in res}
-
-# %% ../nbs/06_recommend.ipynb #5f2ff876
-def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings CSV path, or auto (ml-100k if available, else synthetic)
-              model:str='dot-bias', # dot, dot-bias, nn or fastai
-              epochs:int=None, # passes over the data (default: collab_nb.train.DEFAULTS)
-              lr:float=None, # peak learning rate (default: DEFAULTS)
-              wd:float=None, # weight decay (default: DEFAULTS)
-              bs:int=None, # batch size (default: DEFAULTS)
-              n_factors:int=None, # latent factors (default: DEFAULTS)
-              valid_pct:float=0.2, # fraction of ratings held out at random
-              seed:int=42, # random seed of split, initialisation and shuffling
-              fold:str=None, # train on an official ml-100k fold's .base and validate on its .test (u1…u5, ua, ub)
-              out:str=None, # folder to save the model in (safetensors + JSON)
-              data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
-              nproc:int=1, # processes for data-parallel training (torchrun; gloo on CPU, NCCL on GPU)
-             )->dict:
-    "Train a model and report validation error; save it with `--out`"
-    if _num(nproc, int, 'nproc') > 1: return _train_distributed_cmd(data, model, epochs, lr, wd, bs, n_factors, valid_pct, seed, fold, out, data_dir, int(nproc))
-    epochs, bs, n_factors = [_num(v, int, o) for v,o in ((epochs,'epochs'), (bs,'bs'), (n_factors,'n-factors'))]
-    lr, wd = _num(lr, float, 'lr'), _num(wd, float, 'wd')
-    if model not in DEFAULTS: raise ValueError(f"unknown model {model!r}; choose one of {', '.join(DEFAULTS)}")
-    if not 0 <= valid_pct < 1: raise ValueError(f"--valid-pct {valid_pct}: must be in [0, 1)")
-    if fold is not None:
-        trn, val = movielens_fold(fold, data_dir); data = 'ml-100k'
-    else:
-        data = _resolve_data(data, data_dir)
-        trn, val = get_ratings(data, data_dir, seed=seed), None
-    t0 = time.perf_counter()
-    show = sys.stdout.isatty()
-    with (_bar_to_stderr() if show else contextlib.nullcontext()):
-        m, vocab, dls, hp = train_model(trn, model, val, valid_pct, seed, show=show, epochs=epochs, lr=lr, wd=wd, bs=bs, n_factors=n_factors)
-    secs = time.perf_counter()-t0
-    vdf = dls.valid_df
-    res = dict(model=model, data=data, fold=fold, n_train=len(dls.train_df), n_valid=len(vdf), **hp)
-    if len(vdf):
-        p = predict(m, vocab, vdf)
-        e = rmse(p, vdf['rating'])
-        res.update(valid_mse=round(e**2, 6), valid_rmse=round(e, 6), valid_mae=round(mae(p, vdf['rating']), 6),
-                   n_valid_unknown=dls.n_valid_unknown)
-    else: res.update(valid_mse=None, valid_rmse=None)
-    res['seconds'] = round(secs, 2)
-    if out is not None:
-        cfg = dict(res, valid_pct=valid_pct, seed=seed, rating_range=list(dls.rating_range))
-        titles = item_titles(dls.train_df) if 'title' in dls.train_df.columns else None
-        save_model(out, m, vocab, cfg, titles, dls.train.dataset.x)
-        res['out'] = str(out)
-    return res
-
-# %% ../nbs/06_recommend.ipynb #4aaae82d
-def _fold_list(fold:str)->list:
-    "Folds named by `fold`: one name, 'all' (u1–u5), or a comma-separated list"
-    folds = ['u1','u2','u3','u4','u5'] if fold=='all' else [o.strip() for o in fold.split(',')]
-    bad = [o for o in folds if o not in FOLDS]
-    if bad: raise ValueError(f"unknown fold {bad[0]!r}; choose one of {', '.join(FOLDS)}, or all")
-    return folds
-
-def _round(d:dict, nd=6)->dict: return {k: (round(v, nd) if isinstance(v, float) else v) for k,v in d.items()}
-
-def evaluate_cmd(model:str=None, # folder of a model saved by `train --out`
-                 data:str=None, # dataset to evaluate on (default: the one the model was trained on)
-                 fold:str=None, # official ml-100k fold the model was trained on, or 'all' to retrain its recipe on u1–u5
-                 k:int=10, # length of ranked lists
-                 data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
-                )->dict:
-    "RMSE, MAE, precision@k, recall@k, NDCG@k of a saved model on held-out ratings"
-    if model is None: raise ValueError("--model DIR is required (a folder written by `collab-nb train --out DIR`)")
-    folds = _fold_list(fold) if fold is not None else None
-    m, vocab, cfg = load_model(model)
-    if fold is not None and (fold=='all' or ',' in fold):
-        hp = {h: cfg.get(h) for h in ('n_factors','epochs','lr','wd','bs')}
-        def fit(trn):
-            mm, v, _, _ = train_model(trn, cfg['model'], valid_pct=0., seed=cfg.get('seed', 42), **hp)
-            return mm, v
-        from collab_nb.metrics import evaluate_folds
-        df = evaluate_folds(fit, folds, data_dir, k=k)
-        folds = {f: _round({c: float(df.loc[f,c]) for c in ('rmse','mae',f'precision_at_{k}',f'recall_at_{k}',f'ndcg_at_{k}')}) for f in df.index[:-1]}
-        mean = {c: round(float(df.loc['mean', c]), 6) for c in ('rmse','mae',f'precision_at_{k}',f'recall_at_{k}',f'ndcg_at_{k}')}
-        return dict(model=cfg['model'], protocol='retrained on each fold', **mean, folds=folds)
-    if fold is not None:
-        if cfg.get('fold') != fold:
-            how = f"fold {cfg['fold']}" if cfg.get('fold') else f"a random split of {cfg.get('data')}"
-            raise ValueError(f"the model was trained on {how}, so {fold}.test overlaps its training data; "
-                             f"train with --fold {fold}, or use --fold all to retrain its recipe on u1–u5")
-        trn, tst = movielens_fold(fold, data_dir)
-    else:
-        spec = data or cfg.get('data')
-        if spec is None: raise ValueError("--data is required: the model's config does not say what it was trained on")
-        if cfg.get('fold') and data is None: trn, tst = movielens_fold(cfg['fold'], data_dir)
-        else:
-            df = get_ratings(spec, data_dir, seed=cfg.get('seed', 42))
-            if spec == cfg.get('data'):
-                trn, tst = random_split(df, cfg.get('valid_pct', 0.2), cfg.get('seed', 42))
-                if len(tst)==0: raise ValueError("the model was trained on all ratings (valid_pct 0): pass other --data to evaluate on")
-            else: trn, tst = None, df
-    res = evaluate(m, vocab, tst, trn, k=k)
-    return _round(dict(model=cfg['model'], data=data or cfg.get('data'), fold=fold or cfg.get('fold'), **res))
-
 # %% ../nbs/06_recommend.ipynb #729591e7
 _RATE = re.compile(r'\s*([^,=\s][^=]*?)\s*=\s*([-+]?\d+(?:\.\d+)?)\s*(?:,|$)')
 
@@ -339,41 +133,3 @@ def parse_rate(s:str)->list:
     if not pairs or pos < len(s):
         raise ValueError(f"malformed --rate {s!r}: expected ITEM=RATING pairs separated by commas, e.g. '50=5,172=4,88=1'")
     return pairs
-
-# %% ../nbs/06_recommend.ipynb #f4628564
-def _user_index(vocab:CollabVocab, user:str)->int:
-    "Index of raw user id `user` (given as text); `KeyError` if unknown"
-    ids = [str(o) for o in vocab.users]
-    s = str(user).strip()
-    if s not in ids:
-        raise KeyError(f"unknown user id {s!r}: the model knows {len(ids)} users ({', '.join(ids[:3])}, ...); "
-                       "for someone new, use --rate ITEM=RATING,...")
-    return ids.index(s)+1
-
-def recommend_cmd(model:str=None, # folder of a model saved by `train --out`
-                  user:str=None, # a known user id
-                  rate:str=None, # a new user's ratings: "ITEM=5,ITEM=4,ITEM=1" (ITEM = item id or title)
-                  n:int=10, # how many items to recommend
-                  min_ratings:int=20, # skip items with fewer training ratings than this (their scores are unreliable)
-                 )->list:
-    "Top-n items (`item, title, score`) for a known user, or for a new user from a few ratings"
-    if model is None: raise ValueError("--model DIR is required (a folder written by `collab-nb train --out DIR`)")
-    if (user is None) == (rate is None): raise ValueError("give exactly one of --user ID or --rate ITEM=RATING,...")
-    if n < 1: raise ValueError(f"-n {n}: must be at least 1")
-    pairs = parse_rate(rate) if rate is not None else None
-    m, vocab, cfg = load_model(model)
-    titles = vocab.titles
-    rare = rare_items(vocab.seen, vocab.n_items, min_ratings) if vocab.seen is not None and min_ratings > 0 else torch.zeros(0, dtype=torch.long)
-    if pairs is None:
-        u = _user_index(vocab, user)
-        seen = vocab.seen[vocab.seen[:,0]==u, 1] if vocab.seen is not None else torch.zeros(0, dtype=torch.long)
-        df = recommend(m, vocab, u, n, torch.cat([seen, rare]), titles)
-    else:
-        lo, hi = cfg.get('rating_range') or (-np.inf, np.inf)
-        bad = [f"{k}={r:g}" for k,r in pairs if not lo <= r <= hi]
-        if bad: raise ValueError(f"ratings out of range {lo:g}–{hi:g}: {', '.join(bad)}")
-        items = torch.tensor([find_item(vocab, k, titles) for k,_ in pairs])
-        if len(set(items.tolist())) < len(items): raise ValueError("--rate names the same item twice")
-        fm = fold_in(m, items, [r for _,r in pairs])
-        df = recommend(fm, vocab, 0, n, torch.cat([items, rare]), titles)
-    return [dict(item=_plain(r.item), title=r.title, score=round(float(r.score), 4)) for r in df.itertuples()]

@@ -21,7 +21,7 @@ from .data import RatingsDataLoaders
 from .models import DotProductBias, DEFAULTS, get_model, model_tables, is_fusable
 
 # %% auto #0
-__all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'train_model']
+__all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'y_range_for', 'train_model']
 
 # %% ../nbs/09_fast.ipynb #032d4d73
 def row_l2(tables:tuple, # a model's `Tables` from `model_tables` (None entries are skipped)
@@ -150,6 +150,14 @@ def fit_model(model:nn.Module, # a collab model taking `(bs, 2)` long indices
     return learn
 
 # %% ../nbs/09_fast.ipynb #74cef387
+def y_range_for(lo:float, # lowest rating in the data
+                hi:float, # highest rating in the data
+               )->tuple:
+    "The `sigmoid_range` for ratings from `lo` to `hi`: the book's `(0, 5.5)` for 1–5 stars, 10% headroom in general"
+    if lo >= 0: return (0., round(1.1*hi, 6))
+    pad = 0.1*(hi-lo)
+    return (round(lo-pad, 6), round(hi+pad, 6))
+
 def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, split by `valid_pct`)
                 model:str='dot-bias', # a `get_model` name: 'dot', 'dot-bias', 'nn', 'fastai'
                 valid_df:pd.DataFrame|None=None, # explicit validation rows (else a random `valid_pct` split)
@@ -163,6 +171,6 @@ def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, sp
     hp = {**DEFAULTS[model], **{k:v for k,v in hp.items() if v is not None}}
     set_seed(seed)
     dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp['bs'])
-    m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'])
+    m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'], y_range=y_range_for(*dls.rating_range))
     fit_model(m, dls, hp['epochs'], hp['lr'], hp['wd'], show=show)
     return m.eval(), dls.vocab, dls, hp

@@ -110,7 +110,7 @@ def test_two_gloo_processes_match_one(tmp_path):
     _, val = lean_split(lean_from_df(get_ratings('ml-100k')), 0.2, seed=42)
     assert abs(valid_mse(model, val) - two['valid_mse']) < 1e-4
     # it is the course's model format: `collab-nb evaluate/recommend` read it, with titles and seen ratings
-    from collab_nb.recommend import load_model
+    from collab_nb.modelfile import load_model
     _, v, cfg = load_model(tmp_path/'m')
     assert cfg['trained_by'] == 'collab_nb.distributed' and cfg['nproc'] == 2
     assert v.titles[1] == 'Toy Story (1995)' and len(v.seen) == 80_000

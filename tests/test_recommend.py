@@ -2,8 +2,9 @@
 import json, shutil
 import numpy as np, pandas as pd, pytest, torch
 from collab_nb.data import synth_ratings
-from collab_nb.recommend import (train_model, recommend, fold_in, average_user, save_model, load_model, find_item,
-                                 item_titles, parse_rate, rare_items)
+from collab_nb.train import train_model
+from collab_nb.recommend import recommend, fold_in, average_user, find_item, item_titles, parse_rate, rare_items
+from collab_nb.modelfile import save_model, load_model
 from collab_nb.metrics import predict
 
 @pytest.fixture(scope='module')
