@@ -18,6 +18,7 @@ lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
+classroom_requirements = cfg.get('classroom_requirements', '').split()
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -37,8 +38,9 @@ setuptools.setup(
     url=f"https://github.com/{cfg['user']}/{cfg['lib_name']}",
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_name'] + '.classroom': ['exercises/*.ipynb']},  # exercise sources ship in the wheel
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'classroom': classroom_requirements, 'dev': classroom_requirements + dev_requirements},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={'console_scripts': cfg.get('console_scripts', '').split()},

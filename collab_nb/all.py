@@ -4,7 +4,6 @@ from .lookup import *
 from .models import *
 from .train import *
 from .neural import *
-from .exercises import *
 from .metrics import *
 from .recommend import *
 from .modelfile import *

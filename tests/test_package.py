@@ -1,5 +1,5 @@
 "Packaging: one version, the public API, the console script, CI running what the README says."
-import configparser, re, shutil, subprocess, sys
+import configparser, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 import collab_nb
 
@@ -46,3 +46,23 @@ def test_readme_python_examples_run():
         exec(compile(b, 'README.md', 'exec'), ns)
     train_mse, valid_mse = ns['learn'].recorder.values[-1]
     assert valid_mse < 0.85
+
+def test_wheel_builds_handouts_outside_the_clone(tmp_path):
+    "A wheel installed in a fresh venv (dependencies borrowed from this one) builds the handouts: the exercises ship in it"
+    import site, venv
+    whl_dir, env, out = tmp_path/'wheel', tmp_path/'venv', tmp_path/'handout'
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(whl_dir), str(ROOT)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    venv.create(env, with_pip=False)
+    sp = next(env.glob('lib/python*/site-packages'))
+    (sp/'_borrowed.pth').write_text('\n'.join(site.getsitepackages()) + '\n')  # fastai, torch, nbformat … without the editable install
+    whl = next(whl_dir.glob('collab_nb-*.whl'))
+    subprocess.run([sys.executable, '-m', 'pip', '--python', str(env/'bin'/'python'), 'install', '-q', '--no-deps', str(whl)],
+                   check=True, capture_output=True)
+    r = subprocess.run([str(env/'bin'/'collab-nb'), 'exercises', 'build', str(out), '--json'], cwd=tmp_path,
+                       capture_output=True, text=True, env={k: v for k,v in os.environ.items() if k != 'PYTHONPATH'})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)['student'] == len(list((ROOT/'collab_nb'/'classroom'/'exercises').glob('*.ipynb')))
+    where = subprocess.run([str(env/'bin'/'python'), '-c', 'import collab_nb; print(collab_nb.__file__)'], cwd=tmp_path,
+                           capture_output=True, text=True, env={k: v for k,v in os.environ.items() if k != 'PYTHONPATH'}).stdout
+    assert str(sp) in where and str(ROOT) not in where, where

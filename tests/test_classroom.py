@@ -5,8 +5,12 @@ from pathlib import Path
 import nbformat, pytest, torch
 import torch.nn.functional as F
 from nbdev.test import test_nb as run_nb
-import collab_nb.exercises as ex
-from collab_nb.exercises import ExerciseError, EXERCISES, lesson_exercises, build_exercises, STUB, YOUR_ANSWER, SOL_BEGIN
+from types import SimpleNamespace
+import collab_nb.classroom.checks as checks, collab_nb.classroom.handout as handout
+import collab_nb.classroom.grader as grader, collab_nb.classroom.site as site
+from collab_nb.classroom.checks import ExerciseError, EXERCISES, lesson_exercises
+from collab_nb.classroom.handout import build_exercises, STUB, YOUR_ANSWER, SOL_BEGIN
+ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in vars(m).items() if not k.startswith('__')})
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
@@ -57,7 +61,7 @@ def test_build_versions(built):
         assert all(not c.get('outputs') for c in stu.cells if c.cell_type == 'code')
         assert stu.metadata.collab_nb == dict(lesson=l, version='student') and sol.metadata.collab_nb['version'] == 'solution'
         # the solution code of each block is gone from the student version
-        src = nbformat.read(ROOT/'nbs'/'exercises'/f'{l}.ipynb', as_version=4)
+        src = nbformat.read(ROOT/'collab_nb'/'classroom'/'exercises'/f'{l}.ipynb', as_version=4)
         for c in src.cells:
             if SOL_BEGIN not in c.source: continue
             first = c.source.split(SOL_BEGIN)[1].splitlines()[1].strip()
@@ -209,9 +213,9 @@ def test_grade_cli(built, tmp_path):
     _edit(sol, subs/'gil'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'while True: pass'))
     _edit(sol, subs/'eve'/'renamed.ipynb', prepend='import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)')
     _edit(built/'student'/'01_lookup.ipynb', subs/'fay'/'01_lookup.ipynb')
-    out, timeout = tmp_path/'grades.csv', 45
+    out, timeout = tmp_path/'grades.csv', 25
     t = time.time()
-    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--cell-timeout', '15', '--json'],
+    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--cell-timeout', '6', '--json'],
                        capture_output=True, text=True, timeout=600)
     secs = time.time() - t
     assert r.returncode == 0, r.stderr
@@ -232,7 +236,7 @@ def test_grade_cli(built, tmp_path):
     assert 'every user against every item' in got[('bob','match_scores')][2]
     assert 'not written yet' in got[('fay','match_scores')][2]
     assert 'did not finish within' in got[('dan','match_scores')][2]
-    assert got[('gil','match_scores')][2] == 'the check cell did not finish within 15 s'
+    assert got[('gil','match_scores')][2] == 'the check cell did not finish within 6 s'
     assert 'kernel died' in got[('cat','match_scores')][2]
     assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0, gil=1)
     assert float(next(r for r in rows if r['student']=='dan')['seconds']) < timeout + 15
@@ -257,7 +261,9 @@ def test_cli_exercises_build(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith('error: submissions folder not found')
 
 def test_site_cmd_rejects_unknown_lesson(tmp_path):
-    with pytest.raises(ValueError, match='unknown lesson'): ex.site_cmd(str(tmp_path/'site'), lessons='00_data,99_nope')
+    from collab_nb.cli import run
+    rc, out, err = run(['site', str(tmp_path/'site'), '--lessons', '00_data,99_nope'])
+    assert rc == 2 and 'unknown lesson' in err
     assert not (tmp_path/'site').exists()
 
 # --- the course site in headless Chromium -----------------------------------------------------------------------
@@ -291,7 +297,7 @@ def _plot_lesson()->Path:
     "A lesson notebook that draws a plot (the interpretation lesson if it does, else its exercise notebook)"
     for p in ex.lesson_notebooks():
         if p.stem.startswith('03_') and 'plt.' in p.read_text(): return p
-    return ROOT/'nbs'/'exercises'/'03_interpret.ipynb'
+    return ROOT/'collab_nb'/'classroom'/'exercises'/'03_interpret.ipynb'
 
 @pytest.mark.skipif(CHROMIUM is None, reason='chromium not installed (apt-get install -y chromium)')
 def test_site_in_headless_chromium(tmp_path):
