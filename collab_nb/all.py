@@ -7,5 +7,6 @@ from .neural import *
 from .metrics import *
 from .recommend import *
 from .modelfile import *
+from .lean import *
 from .distributed import *
 from .interpret import *

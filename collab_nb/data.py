@@ -12,9 +12,10 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'movielens_path', 'load_movielens', 'validate_ratings', 'errmsg',
-           'read_ratings', 'ratings_summary', 'top_crosstab', 'CollabVocab', 'random_split', 'movielens_fold',
-           'holdout_split', 'synth_ratings', 'get_ratings', 'RatingsDataset', 'RatingsDL', 'RatingsDataLoaders']
+__all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'movielens_path', 'load_movielens', 'id_problems', 'rating_problems',
+           'validate_ratings', 'errmsg', 'read_ratings', 'ratings_summary', 'top_crosstab', 'CollabVocab',
+           'random_split', 'movielens_fold', 'holdout_split', 'synth_ratings', 'get_ratings', 'RatingsDataset',
+           'RatingsDL', 'RatingsDataLoaders']
 
 # %% ../nbs/00_data.ipynb #742ce7d7
 ML_URLS = {'ml-100k': 'https://files.grouplens.org/datasets/movielens/ml-100k.zip',
@@ -87,6 +88,17 @@ def _bad(col, n, what, examples=None):
     ex = f" (e.g. {', '.join(repr(o) for o in examples[:3])})" if examples is not None and len(examples) else ''
     return f"column {col!r}: {n} row{'s' if n!=1 else ''} {what}{ex}"
 
+def id_problems(s:pd.Series)->dict:
+    "`{problem: bad rows}` of a column of user or item ids (the one rule: no missing ids)"
+    return {'have a missing id': s.isna().to_numpy()}
+
+def rating_problems(s:pd.Series)->tuple:
+    "`(ratings as float64, {problem: bad rows})` of a column of ratings: text, missing (NaN) or infinite values"
+    num = s if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors='coerce')
+    v = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    return v, {'are not numeric': (num.isna() & s.notna()).to_numpy(), 'are missing (NaN)': s.isna().to_numpy(),
+               'are infinite': np.isinf(v)}
+
 def validate_ratings(df:pd.DataFrame, # ratings, one row per (user, item)
                      user_name:str='user', # column of user ids
                      item_name:str='movie', # column of item ids
@@ -100,17 +112,13 @@ def validate_ratings(df:pd.DataFrame, # ratings, one row per (user, item)
     missing = [c for c in names if c not in df.columns]
     if missing: raise ValueError(f"missing column{'s' if len(missing)>1 else ''} {missing}; found {list(df.columns)}")
     for c in (user_name, item_name):
-        n = int(df[c].isna().sum())
-        if n: raise ValueError(_bad(c, n, 'have a missing id'))
-    r = df[rating_name]
-    num = pd.to_numeric(r, errors='coerce')
-    nonnum = num.isna() & r.notna()
-    if nonnum.any(): raise ValueError(_bad(rating_name, int(nonnum.sum()), 'are not numeric', r[nonnum].unique()))
-    if r.isna().any(): raise ValueError(_bad(rating_name, int(r.isna().sum()), 'are missing (NaN)'))
-    inf = ~np.isfinite(num.to_numpy(dtype=float))
-    if inf.any(): raise ValueError(_bad(rating_name, int(inf.sum()), 'are infinite'))
+        for what, bad in id_problems(df[c]).items():
+            if bad.any(): raise ValueError(_bad(c, int(bad.sum()), what))
+    v, probs = rating_problems(df[rating_name])
+    for what, bad in probs.items():
+        if bad.any(): raise ValueError(_bad(rating_name, int(bad.sum()), what, df[rating_name][bad].unique() if 'numeric' in what else None))
     df = df.copy()
-    df[rating_name] = num.astype('float32')
+    df[rating_name] = v.astype('float32')
     dup = df.duplicated([user_name, item_name], keep=False)
     if not dup.any(): return df
     if duplicates=='error':
@@ -131,19 +139,25 @@ def errmsg(f, *args, **kwargs)->str:
     raise AssertionError(f"{getattr(f,'__name__',f)} raised no exception")
 
 # %% ../nbs/00_data.ipynb #144832d7
+def _alias(df:pd.DataFrame, name:str, default:str, aliases:tuple)->str:
+    "`name`, or the MovieLens-style column standing for it when the default name is not in `df`"
+    if name != default or name in df.columns: return name
+    return next((a for a in aliases if a in df.columns), name)
+
 def read_ratings(src, # a CSV path or a DataFrame
                  user_name:str='user', # column of user ids in `src`
                  item_name:str='movie', # column of item ids in `src`
                  rating_name:str='rating', # column of ratings in `src`
                  duplicates:str='error', # repeated (user, item) pairs: 'error', 'mean', 'first' or 'last'
-                 sep:str=',', # field separator of a CSV
+                 sep:str|None=None, # field separator of a CSV (default: a tab for .tsv and .data files, else a comma)
                 )->pd.DataFrame:
     "Read and validate a ratings table; columns are renamed to `user, movie, rating`"
     if isinstance(src, pd.DataFrame): df = src
     else:
         fn = Path(src)
         if not fn.is_file(): raise FileNotFoundError(f"ratings file not found: {fn}")
-        df = _read(fn, sep=sep)
+        df = _read(fn, sep=sep or ('\t' if fn.suffix in ('.tsv', '.data') else ','))
+    user_name, item_name = _alias(df, user_name, 'user', ('userId',)), _alias(df, item_name, 'movie', ('movieId', 'item', 'itemId'))
     df = validate_ratings(df, user_name, item_name, rating_name, duplicates)
     renames = {user_name:'user', item_name:'movie', rating_name:'rating'}
     clash = [c for c in ('user','movie','rating') if c in df.columns and c not in renames]

@@ -12,7 +12,7 @@ from .data import movielens_fold
 
 # %% auto #0
 __all__ = ['rmse', 'mae', 'precision_at_k', 'recall_at_k', 'ndcg_at_k', 'predict', 'score_items', 'ranking_metrics', 'evaluate',
-           'GlobalMean', 'BiasOnly', 'fit_biases', 'evaluate_folds']
+           'GlobalMean', 'BiasOnly', 'fit_biases', 'valid_report', 'evaluate_folds']
 
 # %% ../nbs/05_metrics.ipynb #252f7204
 def _flat(x)->torch.Tensor:
@@ -182,6 +182,19 @@ def fit_biases(train_df:pd.DataFrame, # training ratings
         res = r - m.mean - m.user_bias[u]
         m.item_bias.copy_(torch.zeros(vocab.n_items).index_add_(0, i, res) / (ni+reg))
     return m
+
+# %% ../nbs/05_metrics.ipynb #f74490dd
+def valid_report(model:nn.Module, # a trained collab model
+                 vocab, # its `CollabVocab`
+                 dls, # the `RatingsDataLoaders` it was trained with
+                )->dict:
+    "Validation MSE, RMSE and MAE of `model` on `dls.valid_df` (None without validation rows), rounded to 6 places"
+    vdf = dls.valid_df
+    if not len(vdf): return dict(valid_mse=None, valid_rmse=None)
+    p = predict(model, vocab, vdf)
+    e = rmse(p, vdf['rating'])
+    return dict(valid_mse=round(e**2, 6), valid_rmse=round(e, 6), valid_mae=round(mae(p, vdf['rating']), 6),
+                n_valid_unknown=getattr(dls, 'n_valid_unknown', None))
 
 # %% ../nbs/05_metrics.ipynb #ac0424fa
 def evaluate_folds(fit, # `fit(train_df) -> (model, vocab)`

@@ -164,6 +164,7 @@ def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, sp
                 valid_pct:float=0.2, # fraction held out when `valid_df` is None
                 seed:int=42, # seed of the split, the initialisation and the shuffling
                 show:bool=False, # show fastai's progress bar
+                cbs=None, # extra fastai callbacks for `fit_model` (e.g. `distributed.ShardBatches`)
                 **hp, # n_factors, epochs, lr, wd, bs (default: `DEFAULTS[model]`)
                ):
     "Train `model` on `train_df`; return `(model, vocab, dls, hp)`"
@@ -172,5 +173,5 @@ def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, sp
     set_seed(seed)
     dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp['bs'])
     m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'], y_range=y_range_for(*dls.rating_range))
-    fit_model(m, dls, hp['epochs'], hp['lr'], hp['wd'], show=show)
+    fit_model(m, dls, hp['epochs'], hp['lr'], hp['wd'], show=show, cbs=cbs)
     return m.eval(), dls.vocab, dls, hp
