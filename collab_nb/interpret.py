@@ -10,6 +10,7 @@ from torch import nn
 from fastcore.basics import ifnone
 from fastai.data.core import DataLoaders
 from .models import model_tables
+import matplotlib.pyplot as plt
 
 # %% auto #0
 __all__ = ['get_factors', 'get_biases', 'ratings_info', 'item_index', 'bias_table', 'bias_vs_mean', 'item_pca', 'plot_pca',
@@ -165,7 +166,6 @@ def plot_pca(pca:pd.DataFrame, # output of `item_pca`
              max_len:int=28, # cut titles longer than this
             ):
     "Labelled scatter of the `n` most rated items of `pca` on components `x` and `y`, coloured by mean rating"
-    import matplotlib.pyplot as plt
     d = pca.sort_values('n_ratings', ascending=False).head(n)
     if ax is None: _, ax = plt.subplots(figsize=figsize)
     sc = ax.scatter(d[x], d[y], s=14, c=d.mean_rating, cmap='viridis')

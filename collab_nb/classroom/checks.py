@@ -7,6 +7,10 @@ from __future__ import annotations
 import os, re, copy, json, random, functools
 import torch
 import torch.nn.functional as F
+import numpy as np, pandas as pd
+from fastai.layers import sigmoid_range
+from ..models import DotProductBias
+from ..neural import CollabNN
 
 # %% auto #0
 __all__ = ['EXERCISES', 'RESULTS_VAR', 'ExerciseError', 'exercise', 'lesson_exercises', 'check_ratings_density',
@@ -98,7 +102,6 @@ def _shape(t)->tuple: return tuple(t.shape)
 # %% ../../nbs/14_checks.ipynb #a3d81e3a
 def _random_ratings(rng):
     "A ratings DataFrame with random, non-contiguous user and movie ids"
-    import numpy as np, pandas as pd
     nu, ni = int(rng.integers(6, 30)), int(rng.integers(6, 40))
     uids, iids = rng.choice(np.arange(1, 5000), nu, replace=False), rng.choice(np.arange(1, 5000), ni, replace=False)
     n = int(rng.integers(nu*ni//8+2, nu*ni//2+3))
@@ -108,7 +111,6 @@ def _random_ratings(rng):
 @exercise('00_data')
 def check_ratings_density(f):
     "Check `f(df)`: fraction of the user × movie cells of `df` that hold a rating"
-    import numpy as np
     rng = np.random.default_rng(_seed())
     for _ in range(3):
         df = _random_ratings(rng)
@@ -225,13 +227,11 @@ def _random_model(g, make):
 
 def _random_dpb(g):
     "A small `DotProductBias` with random weights, random `y_range`, and a batch for it"
-    from collab_nb.models import DotProductBias
     return _random_model(g, lambda nu, ni, k, yr: DotProductBias(nu, ni, k, y_range=yr))
 
 @exercise('02_dot_product')
 def check_dot_product_bias_forward(f):
     "Check `f(self, x)` as `DotProductBias.forward`: dot product plus both biases, squashed by `sigmoid_range`"
-    from fastai.layers import sigmoid_range
     m, x = _random_dpb(_gen())
     bs = len(x)
     res = _tensor(_call(f, m, x.clone()), f)
@@ -361,14 +361,12 @@ def check_emb_sz_rule(f):
 # %% ../../nbs/14_checks.ipynb #6a74fd72
 def _random_nn(g):
     "A small `CollabNN` with random weights and a batch for it"
-    from collab_nb.neural import CollabNN
     n_act = int(torch.randint(4, 20, (1,), generator=g))
     return _random_model(g, lambda nu, ni, k, yr: CollabNN((nu, k), (ni, k), y_range=yr, n_act=n_act))
 
 @exercise('04_collab_nn')
 def check_collab_nn_forward(f):
     "Check `f(self, x)` as `CollabNN.forward`: concatenate user then item embeddings, `self.layers`, `sigmoid_range`"
-    from fastai.layers import sigmoid_range
     m, x = _random_nn(_gen())
     bs = len(x)
     res = _tensor(_call(f, m, x.clone()), f)
