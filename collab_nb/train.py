@@ -169,7 +169,7 @@ def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, sp
                ):
     "Train `model` on `train_df`; return `(model, vocab, dls, hp)`"
     if model not in DEFAULTS: raise ValueError(f"unknown model {model!r}; choose one of {', '.join(DEFAULTS)}")
-    hp = {**DEFAULTS[model], **{k:v for k,v in hp.items() if v is not None}}
+    hp = {k:v for k,v in {**DEFAULTS[model], **{k:v for k,v in hp.items() if v is not None}}.items() if k != 'kind'}
     set_seed(seed)
     dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp['bs'])
     m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'], y_range=y_range_for(*dls.rating_range))

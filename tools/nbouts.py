@@ -7,7 +7,7 @@ Notebooks run in a Jupyter kernel (nbclient) from their own folder, one torch th
 that calls `nbdev_export` skipped. The check fails on a code cell whose stored outputs are missing while the fresh
 run has some (or the other way round), on a different kind of output (text, table, plot), on different text once
 the numbers are taken out, and on numbers that differ by more than a tolerance. A cell whose source has the comment
-`# nbcheck: timings` is compared without its numbers (they are times, which change from run to run).
+`# nbcheck: varies` is compared without its numbers (times, or a checker's fresh random inputs, change every run).
 """
 import os, re, sys, json, copy, argparse
 from pathlib import Path
@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CHARS = 3000  # longer text outputs are cut when stored, so notebooks stay small enough to diff
-TIMINGS = '# nbcheck: timings'
+VARIES = '# nbcheck: varies'
 _NUM = re.compile(r'[-+]?(?:\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)')
 _ADDR = re.compile(r' at 0x[0-9a-f]+|/tmp/[^\s\'"]+|<ipython-input-[^>]*>')
 
@@ -92,10 +92,10 @@ def _texts(outputs:list)->list:
             res.append((kind, '' if kind == 'image' else (''.join(txt) if isinstance(txt, list) else txt)))
     return res
 
-def _numbers(s:str)->list: return [float(m.replace(',', '')) for m in _NUM.findall(s) if re.search(r'\d', m)]
+def _numbers(s:str)->list: return [float(m.replace(',', '')) for m in _NUM.findall(_ADDR.sub('', s)) if re.search(r'\d', m)]
 def _skeleton(s:str)->str: return _NUM.sub('#', _ADDR.sub('', s)).replace(' ', '')
 
-def compare_cell(stored:list, fresh:list, timings:bool=False, rtol:float=0.05, atol:float=0.02)->str|None:
+def compare_cell(stored:list, fresh:list, varies:bool=False, rtol:float=0.05, atol:float=0.02)->str|None:
     "Why `stored` outputs are stale compared with `fresh` ones, or None if they agree"
     a, b = _texts(stored), _texts(fresh)
     if not a and b: return 'output missing from the stored notebook'
@@ -103,7 +103,7 @@ def compare_cell(stored:list, fresh:list, timings:bool=False, rtol:float=0.05, a
     if [k for k,_ in a] != [k for k,_ in b]: return f'kinds of output differ: stored {[k for k,_ in a]}, fresh {[k for k,_ in b]}'
     for (_, x), (_, y) in zip(a, b):
         if _skeleton(x) != _skeleton(y): return f'text differs: stored {x[:120]!r}, fresh {y[:120]!r}'
-        if timings: continue
+        if varies: continue
         nx, ny = _numbers(x), _numbers(y)
         bad = [(u, v) for u, v in zip(nx, ny) if abs(u-v) > atol + rtol*abs(v)]
         if bad: return f'numbers differ: stored {bad[0][0]:g}, fresh {bad[0][1]:g}'
@@ -116,7 +116,7 @@ def check(path)->list:
     probs = []
     for i, (s, f) in enumerate(zip(stored.cells, fresh.cells)):
         if s.cell_type != 'code' or _skip(s): continue
-        why = compare_cell(s.outputs, f.outputs, timings=TIMINGS in s.source)
+        why = compare_cell(s.outputs, f.outputs, varies=VARIES in s.source)
         if why: probs.append(f"{path.name} cell {i} ({s.get('id')}): {why}")
     return probs
 
