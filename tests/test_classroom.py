@@ -213,9 +213,9 @@ def test_grade_cli(built, tmp_path):
     _edit(sol, subs/'gil'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'while True: pass'))
     _edit(sol, subs/'eve'/'renamed.ipynb', prepend='import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)')
     _edit(built/'student'/'01_lookup.ipynb', subs/'fay'/'01_lookup.ipynb')
-    out, timeout = tmp_path/'grades.csv', 25
+    out, timeout = tmp_path/'grades.csv', 18
     t = time.time()
-    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--cell-timeout', '6', '--json'],
+    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--cell-timeout', '4', '--json'],
                        capture_output=True, text=True, timeout=600)
     secs = time.time() - t
     assert r.returncode == 0, r.stderr
@@ -236,7 +236,7 @@ def test_grade_cli(built, tmp_path):
     assert 'every user against every item' in got[('bob','match_scores')][2]
     assert 'not written yet' in got[('fay','match_scores')][2]
     assert 'did not finish within' in got[('dan','match_scores')][2]
-    assert got[('gil','match_scores')][2] == 'the check cell did not finish within 6 s'
+    assert got[('gil','match_scores')][2] == 'the check cell did not finish within 4 s'
     assert 'kernel died' in got[('cat','match_scores')][2]
     assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0, gil=1)
     assert float(next(r for r in rows if r['student']=='dan')['seconds']) < timeout + 15
@@ -250,15 +250,13 @@ def test_grade_missing_check_and_name_error(built, tmp_path):
     errs = {k: ex._cell_error(nb.cells[i]) for k,i in ex._check_cells(nb).items()}
     assert errs == {'one_hot_lookup': "NameError: name 'x' is not defined"}
 
-def test_cli_exercises_build(tmp_path):
-    r = subprocess.run([EXE, 'exercises', 'build', str(tmp_path/'out'), '--json'], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
-    assert d['student'] == d['solution'] == 6 and len(list((tmp_path/'out'/'student').glob('*.ipynb'))) == 6
-    r = subprocess.run([EXE, 'exercises', 'publish', str(tmp_path/'out')], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and r.stderr.startswith('error: unknown action') and 'Traceback' not in r.stderr
-    r = subprocess.run([EXE, 'grade', str(tmp_path/'nothing')], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and r.stderr.startswith('error: submissions folder not found')
+def test_cli_exercises_bad_input(tmp_path):
+    "The handouts themselves are built by the console script in tests/test_package.py (from a wheel) and by 15_handout"
+    from collab_nb.cli import run
+    rc, out, err = run(['exercises', 'publish', str(tmp_path/'out')])
+    assert rc == 2 and err.startswith('error: unknown action') and 'Traceback' not in err
+    rc, out, err = run(['grade', str(tmp_path/'nothing')])
+    assert rc == 2 and err.startswith('error: submissions folder not found')
 
 def test_site_cmd_rejects_unknown_lesson(tmp_path):
     from collab_nb.cli import run

@@ -6,8 +6,10 @@ import pytest
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
 
 def run(*args):
-    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=600)
-    return r.returncode, r.stdout, r.stderr
+    "`(exit status, stdout, stderr)` of `collab-nb args`, in-process (the console script itself is tested below)"
+    from collab_nb.cli import run as cli_run
+    rc, out, err = cli_run([str(a) for a in args])
+    return rc, out, err
 
 @pytest.fixture(scope='module')
 def u1_model(tmp_path_factory):
@@ -89,6 +91,20 @@ BAD = [
     (['train', '--data', 'ml-100k', '--data-dir', '/no/such/folder'], "error: ml-100k not found"),
     (['train', '--data', '/no/such/ratings.csv'], "error: ratings file not found"),
     (['train', '--model', 'svd'], "error: unknown model 'svd'"),
+    # every option checked up front, by one rule per kind (issue 13, item 10/11)
+    (['train', '--bs', '0'], "error: --bs 0"), (['train', '--n-factors', '0'], "error: --n-factors 0"),
+    (['train', '--epochs', '0'], "error: --epochs 0"), (['train', '--lr', 'nan'], "error: --lr nan"),
+    (['train', '--wd', 'nan'], "error: --wd nan"), (['train', '--lr', '-1'], "error: --lr -1"),
+    (['train', '--nproc', '0'], "error: --nproc 0"), (['train', '--valid-pct', '1'], "error: --valid-pct 1"),
+    (['train', '--bs', 'x'], "error: argument --bs"), (['train', '--out', ''], "error: --out is empty"),
+    (['train', '--out', '{m}/config.json'], "error: --out {m}/config.json is a file"),
+    (['train', '--data', 'auto', '--data-dir', '/no/such/folder'], "error: ml-100k not found"),
+    (['evaluate', '--model', '{m}', '--k', '0'], "error: --k 0"), (['evaluate', '--model', '{m}', '--k', '1e9'], "error: argument --k"),
+    (['evaluate', '--model', '{m}', '--k', '1000000000'], "error: --k 1000000000"),
+    (['recommend', '--model', '{m}', '--user', '42', '-n', '0'], "error: --n 0"),
+    (['recommend', '--model', '{m}', '--user', '42', '--all-users'], "error: give exactly one of --user"),
+    (['recommend', '--user', '42'], "error: --model DIR is required"),
+    (['frobnicate'], "error: argument COMMAND: invalid choice"),
 ]
 
 @pytest.mark.parametrize('args,msg', BAD, ids=[m.split(':')[1].strip()[:30] for _,m in BAD])
@@ -100,6 +116,30 @@ def test_bad_input_exit_2(u1_model, corrupt, args, msg, capsys):
     out, err = capsys.readouterr()
     assert rc == 2, (rc, out, err)
     assert err.startswith(msg.format(m=m, bad=bad)) and len(err.strip().splitlines()) == 1 and 'Traceback' not in err, err
+
+def test_out_refuses_a_folder_of_other_files(tmp_path):
+    (tmp_path/'notes').mkdir(); (tmp_path/'notes'/'mine.txt').write_text('keep me')
+    rc, so, se = run('train', '--data', 'synthetic', '--epochs', '1', '--out', tmp_path/'notes')
+    assert rc == 2 and 'not a collab_nb model' in se and (tmp_path/'notes'/'mine.txt').read_text() == 'keep me'
+    rc, so, se = run('train', '--data', 'synthetic', '--epochs', '1', '--out', tmp_path/'notes', '--force')
+    assert rc == 0, se
+
+def test_json_has_no_nan_and_small_data_trains(tmp_path):
+    "A 1-10 scale trains on its own range (y_range from the data); fewer ratings than a batch still train; JSON has no NaN"
+    import pandas as pd, numpy as np
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({'user': rng.integers(1, 30, 600), 'movie': rng.integers(1, 20, 600)}).drop_duplicates()
+    df['rating'] = ((df.user % 5) + (df.movie % 5) + 1).astype(float)   # 1..9: a learnable 1-10 scale
+    df.to_csv(tmp_path/'r10.csv', index=False)
+    rc, so, se = run('train', '--data', tmp_path/'r10.csv', '--epochs', '30', '--lr', '0.05', '--out', tmp_path/'m10', '--json')
+    assert rc == 0, se
+    res = json.loads(so)
+    assert res['valid_mse'] < 2.0, res          # squashed into (0, 5.5) it was 5.8
+    assert json.loads((tmp_path/'m10'/'config.json').read_text())['y_range'] == [0.0, 9.9]
+    one = lambda e: json.loads(run('train', '--data', tmp_path/'r10.csv', '--bs', '100000', '--epochs', str(e), '--json')[1])['valid_mse']
+    assert one(1) != one(15), "fewer ratings than one batch: training did nothing"
+    rc, so, se = run('train', '--data', tmp_path/'r10.csv', '--epochs', '1', '--valid-pct', '0', '--json')
+    assert rc == 0 and 'NaN' not in so and json.loads(so)['valid_mse'] is None
 
 def test_bad_input_exit_2_console_script(corrupt):
     "The real console script: exit status 2, one line on stderr, nothing on stdout"
