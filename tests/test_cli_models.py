@@ -99,7 +99,7 @@ BAD = [
     (['train', '--bs', 'x'], "error: argument --bs"), (['train', '--out', ''], "error: --out is empty"),
     (['train', '--out', '{m}/config.json'], "error: --out {m}/config.json is a file"),
     (['train', '--data', 'auto', '--data-dir', '/no/such/folder'], "error: ml-100k not found"),
-    (['evaluate', '--model', '{m}', '--k', '0'], "error: --k 0"), (['evaluate', '--model', '{m}', '--k', '1e9'], "error: argument --k"),
+    (['evaluate', '--model', '{m}', '--k', '0'], "error: --k 0"), (['evaluate', '--model', '{m}', '--k', '1e9'], "error: argument -k/--k"),
     (['evaluate', '--model', '{m}', '--k', '1000000000'], "error: --k 1000000000"),
     (['recommend', '--model', '{m}', '--user', '42', '-n', '0'], "error: --n 0"),
     (['recommend', '--model', '{m}', '--user', '42', '--all-users'], "error: give exactly one of --user"),
