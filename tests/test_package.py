@@ -66,3 +66,8 @@ def test_wheel_builds_handouts_outside_the_clone(tmp_path):
     where = subprocess.run([str(env/'bin'/'python'), '-c', 'import collab_nb; print(collab_nb.__file__)'], cwd=tmp_path,
                            capture_output=True, text=True, env={k: v for k,v in os.environ.items() if k != 'PYTHONPATH'}).stdout
     assert str(sp) in where and str(ROOT) not in where, where
+
+def test_readme_is_generated_from_index():
+    "README.md is what `python tools/readme.py` makes of nbs/index.ipynb (its stored outputs included)"
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'readme.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
