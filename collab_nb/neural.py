@@ -51,7 +51,7 @@ def _collab_nn(n_users, n_items, n_factors, y_range=(0, 5.5), **kw):
     "`CollabNN` with `n_factors`-wide user and item embeddings"
     return CollabNN((n_users, n_factors), (n_items, n_factors), y_range=y_range, **kw)
 
-register_model('nn', _collab_nn, dict(n_factors=50, epochs=8, lr=1e-2, wd=0.1, bs=4096))
+register_model('nn', _collab_nn, dict(n_factors=50, epochs=8, lr=1e-2, wd=0.1, bs=4096));
 
 # %% ../nbs/04_collab_nn.ipynb #a69add8b
 import numpy as np, pandas as pd

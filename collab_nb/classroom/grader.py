@@ -4,16 +4,18 @@
 
 # %% ../../nbs/16_grader.ipynb #0433397a
 from __future__ import annotations
-import os, re, sys, csv, json, time, shutil, tempfile, subprocess
+import os, re, sys, csv, json, site, time, shutil, tempfile, subprocess, resource
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from .checks import EXERCISES, RESULTS_VAR, lesson_exercises, _first_line
 from jupyter_core.utils import run_sync
+import collab_nb
+from .handout import exercises_dir
 
 # %% auto #0
-__all__ = ['GRADE_FIELDS', 'grade_notebook', 'find_submissions', 'grade']
+__all__ = ['GRADE_FIELDS', 'sandbox_ok', 'sandbox_cmd', 'grade_notebook', 'find_submissions', 'grade']
 
 # %% ../../nbs/16_grader.ipynb #e967b5bd
 def _check_cells(nb)->dict:
@@ -66,6 +68,35 @@ def _child_main():
     res = _execute(nb, results, float(timeout), float(cell_timeout) or None)
     Path(out).write_text(json.dumps(res))
 
+# %% ../../nbs/16_grader.ipynb #741ac719
+def sandbox_ok()->bool:
+    "True if bubblewrap is installed and can make a sandbox here"
+    if not shutil.which('bwrap'): return False
+    r = subprocess.run(['bwrap', '--ro-bind', '/', '/', '--unshare-all', '--die-with-parent', 'true'], capture_output=True)
+    return r.returncode == 0
+
+def _shown(hidden:list)->list:
+    "Folders to show again inside hidden ones: Python, the installed packages, the data"
+    keep = [sys.base_prefix, sys.prefix, *site.getsitepackages(), Path(collab_nb.__file__).parents[1], os.environ.get('COLLAB_NB_DATA')]
+    return sorted({str(Path(p).resolve()) for p in keep if p and any(Path(p).resolve().is_relative_to(h) for h in hidden)})
+
+def sandbox_cmd(cmd:list, # the command to run inside
+                work:Path, # the only writable folder
+                hide:list=(), # folders replaced by empty ones (solutions, other students' work)
+               )->list:
+    "`cmd` wrapped in bubblewrap: read-only system, no network, own process tree, empty environment, only `work` writable"
+    homes = [h for h in ('/root', '/home') if Path(h).is_dir()]
+    b = ['bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc']
+    for h in homes: b += ['--tmpfs', h]
+    for p in _shown(homes): b += ['--ro-bind', p, p]
+    b += ['--tmpfs', '/tmp', '--bind', str(work), str(work)]
+    for h in hide: b += ['--tmpfs', str(Path(h).resolve())]
+    env = dict(HOME=str(work), PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", MPLBACKEND='Agg', OMP_NUM_THREADS='1',
+               JUPYTER_RUNTIME_DIR=str(work/'.jupyter'), **({ENV: os.environ[ENV]} if (ENV := 'COLLAB_NB_DATA') in os.environ else {}))
+    b += ['--unshare-all', '--die-with-parent', '--new-session', '--clearenv', '--chdir', str(work)]
+    for k,v in env.items(): b += ['--setenv', k, v]
+    return b + ['--'] + list(cmd)
+
 # %% ../../nbs/16_grader.ipynb #1c9bc613
 def _lesson_of(nb_path:Path)->str|None:
     "The lesson of a submitted notebook: from its metadata, else from its file name"
@@ -79,6 +110,9 @@ def grade_notebook(nb_path, # a submitted exercise notebook
                    timeout:float=120, # seconds for the whole notebook
                    student:str|None=None, # name in the result rows (default: the file's stem)
                    cell_timeout:float|None=None, # seconds for one cell; a slower cell is interrupted and the notebook goes on
+                   hide:list=(), # folders the notebook must not see (e.g. the submissions folder)
+                   mem_mb:int=4096, # memory limit of the notebook's processes (address space, MiB)
+                   unsafe:bool=False, # run without a sandbox (only for trusted notebooks)
                   )->list:
     "Execute `nb_path` in its own process and temp folder; one dict per exercise of its lesson"
     nb_path = Path(nb_path)
@@ -87,9 +121,12 @@ def grade_notebook(nb_path, # a submitted exercise notebook
     row = dict(student=student, lesson=lesson or '', notebook=nb_path.name)
     if lesson is None: return [dict(row, exercise='', status='error', score=0, message='cannot tell which lesson this notebook belongs to', seconds=0)]
     with tempfile.TemporaryDirectory(prefix='collab_nb_results_') as d:
-        results, out = Path(d)/'results.jsonl', Path(d)/'summary.json'
-        cmd = [sys.executable, '-c', 'from collab_nb.classroom.grader import _child_main; _child_main()', str(nb_path.resolve()), str(results), str(timeout), str(cell_timeout or 0), str(out)]
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        d = Path(d); shutil.copy(nb_path, d/'submitted.ipynb')
+        results, out = d/'results.jsonl', d/'summary.json'
+        cmd = [sys.executable, '-c', 'from collab_nb.classroom.grader import _child_main; _child_main()', str(d/'submitted.ipynb'), str(results), str(timeout), str(cell_timeout or 0), str(out)]
+        if not unsafe: cmd = sandbox_cmd(cmd, d, [exercises_dir(), *hide])
+        limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=limit)
         try: p.wait(timeout=timeout+60)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, 9); p.wait()
@@ -136,14 +173,20 @@ def grade(submissions, # folder of submitted notebooks (one sub-folder per stude
           timeout:float=120, # seconds allowed for each notebook
           n_jobs:int=2, # notebooks graded at the same time
           cell_timeout:float|None=None, # seconds for one cell (default: no limit below `timeout`)
+          mem_mb:int=4096, # memory limit of each notebook (MiB)
+          unsafe:bool=False, # run the notebooks without a sandbox (only for trusted notebooks)
          )->list:
-    "Grade every notebook in `submissions`; write one CSV row per student and exercise; return the rows"
+    "Grade every notebook in `submissions`, each in a sandbox; write one CSV row per student and exercise; return the rows"
+    if timeout <= 0 or (cell_timeout is not None and cell_timeout <= 0): raise ValueError("timeouts must be positive numbers of seconds")
+    if not unsafe and not sandbox_ok(): raise ValueError("no sandbox: bubblewrap (bwrap) is missing or cannot run here; install it (apt-get install bubblewrap), or pass --unsafe to grade trusted notebooks without one")
     subs = find_submissions(submissions)
     with ThreadPoolExecutor(max(1, n_jobs)) as ex:
-        parts = list(ex.map(lambda sp: grade_notebook(sp[1], timeout, student=sp[0], cell_timeout=cell_timeout), subs))
+        parts = list(ex.map(lambda sp: grade_notebook(sp[1], timeout, student=sp[0], cell_timeout=cell_timeout, hide=[submissions], mem_mb=mem_mb, unsafe=unsafe), subs))
     rows = [r for part in parts for r in part]
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        with open(out, 'w', newline='') as f:
+    if out:  # written once every notebook's processes are gone, and atomically
+        out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f'.{out.name}.tmp')
+        with open(tmp, 'w', newline='') as f:
             w = csv.DictWriter(f, GRADE_FIELDS); w.writeheader(); w.writerows(rows)
+        tmp.replace(out)
     return rows
