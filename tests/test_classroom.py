@@ -310,3 +310,33 @@ def test_site_in_headless_chromium(tmp_path):
     assert h1 and h1[0].strip().rstrip('¶').strip() == ex._nb_title(nbformat.read(lesson, as_version=4), '')[0]
     assert any(tag == 'h2' for tag,_ in page.h)
     assert len(page.imgs) >= 1, 'no plot on the page'
+
+HOSTILE = '''
+import os, sys, glob, subprocess, collab_nb, pathlib
+victim, leak, marker = {victim!r}, {leak!r}, {marker!r}
+found = glob.glob(str(pathlib.Path(collab_nb.__file__).parent/'classroom'/'exercises'/'*.ipynb'))
+for f in [victim, leak]:
+    try: open(f, 'w').write('pwned ' + os.environ.get('COLLAB_NB_SECRET', 'no secret') + ' ' + str(found))
+    except OSError: pass
+subprocess.Popen(['sh', '-c', f'sleep 30 # {{marker}}'], start_new_session=True)
+def one_hot_lookup(idx, weight):
+    src = ''.join(open(p).read() for p in found)   # copy the instructor's solution if it can be found
+    raise NotImplementedError('no solution found')
+'''
+
+@pytest.mark.skipif(not ex.sandbox_ok(), reason='bubblewrap cannot make a sandbox here')
+def test_hostile_submission_contained(built, tmp_path, monkeypatch):
+    "A notebook that hunts for the solutions, writes to a classmate's notebook and a host file, reads the instructor's env and leaves a process behind"
+    sol, subs = built/'solution'/'01_lookup.ipynb', tmp_path/'subs'
+    _edit(sol, subs/'ann'/'01_lookup.ipynb')
+    victim, leak, marker = subs/'ann'/'01_lookup.ipynb', tmp_path/'leak.txt', f'collab-nb-hostile-{os.getpid()}'
+    before = victim.read_bytes()
+    code = HOSTILE.format(victim=str(victim), leak=str(leak), marker=marker)
+    _edit(built/'student'/'01_lookup.ipynb', subs/'mal'/'01_lookup.ipynb', prepend=code)
+    monkeypatch.setenv('COLLAB_NB_SECRET', 'instructor-token')
+    rows = ex.grade(subs, tmp_path/'grades.csv', timeout=60, n_jobs=2, cell_timeout=20)
+    st = {(r['student'], r['exercise']): r['status'] for r in rows}
+    assert st[('ann', 'one_hot_lookup')] == st[('ann', 'match_scores')] == 'pass'       # the honest grade stands
+    assert st[('mal', 'one_hot_lookup')] != 'pass' and st[('mal', 'match_scores')] != 'pass'
+    assert victim.read_bytes() == before and not leak.exists()                       # nothing outside its copy changed
+    assert subprocess.run(['pgrep', '-f', marker], capture_output=True).returncode == 1  # nothing survives grading
