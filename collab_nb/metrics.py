@@ -11,8 +11,9 @@ from fastai.torch_core import Module
 from .data import movielens_fold
 
 # %% auto #0
-__all__ = ['rmse', 'mae', 'precision_at_k', 'recall_at_k', 'ndcg_at_k', 'predict', 'score_items', 'ranking_metrics', 'evaluate',
-           'GlobalMean', 'BiasOnly', 'fit_biases', 'valid_report', 'evaluate_folds']
+__all__ = ['rmse', 'mae', 'precision_at_k', 'recall_at_k', 'ndcg_at_k', 'average_precision_at_k', 'reciprocal_rank_at_k',
+           'hit_at_k', 'predict', 'score_items', 'ranking_metrics', 'MostPopular', 'evaluate', 'GlobalMean', 'BiasOnly',
+           'fit_biases', 'valid_report', 'evaluate_folds']
 
 # %% ../nbs/05_metrics.ipynb #252f7204
 def _flat(x)->torch.Tensor:
@@ -62,6 +63,32 @@ def ndcg_at_k(ranked, # item ids, best first
     idcg = sum(1/math.log2(i+2) for i in range(min(k, len(relevant))))
     return dcg/idcg
 
+# %% ../nbs/05_metrics.ipynb #89a78e73
+def average_precision_at_k(ranked, # item ids, best first
+                           relevant, # the set of relevant item ids
+                           k:int=10, # length of the list shown
+                          )->float:
+    "Mean of the precision at each hit in the first `k` of `ranked`, over `min(k, len(relevant))` (nan if nothing is relevant)"
+    if not len(relevant): return float('nan')
+    hits, total = 0, 0.
+    for i, o in enumerate(list(ranked)[:k]):
+        if o in relevant: hits += 1; total += hits/(i+1)
+    return total / min(k, len(relevant))
+
+def reciprocal_rank_at_k(ranked, # item ids, best first
+                         relevant, # the set of relevant item ids
+                         k:int=10, # length of the list shown
+                        )->float:
+    "1/position of the first hit in the first `k` of `ranked`, 0 if there is none"
+    return next((1/(i+1) for i,o in enumerate(list(ranked)[:k]) if o in relevant), 0.)
+
+def hit_at_k(ranked, # item ids, best first
+             relevant, # the set of relevant item ids
+             k:int=10, # length of the list shown
+            )->float:
+    "1 if any of the first `k` items of `ranked` is relevant, else 0"
+    return float(any(o in relevant for o in list(ranked)[:k]))
+
 # %% ../nbs/05_metrics.ipynb #f4af9180
 @torch.no_grad()
 def predict(model:nn.Module, # a collab model taking `(bs, 2)` long indices
@@ -103,9 +130,9 @@ def ranking_metrics(model:nn.Module, # a collab model
                     rating_name:str='rating',
                     chunk:int=512, # users scored at once
                    )->dict:
-    "Mean precision@k, recall@k and NDCG@k over test users with at least one relevant item"
+    "Mean precision, recall, NDCG, MAP, MRR and hit rate @k over test users with a relevant item; catalogue coverage and mean popularity of their lists"
     rel = test_df[test_df[rating_name] >= threshold]
-    if len(rel)==0: return {f'{m}_at_{k}': float('nan') for m in ('precision','recall','ndcg')} | {'n_rank_users': 0}
+    if len(rel)==0: return {f'{m}_at_{k}': float('nan') for m in ('precision','recall','ndcg','map','mrr','hit_rate')} | {'n_rank_users': 0}
     rx = vocab.encode(rel)
     users, rrow = torch.unique(rx[:,0], return_inverse=True)
     n_rel = torch.zeros(len(users)).index_add_(0, rrow, torch.ones(len(rx)))
@@ -113,7 +140,8 @@ def ranking_metrics(model:nn.Module, # a collab model
     pos = torch.full((vocab.n_users,), -1, dtype=torch.long); pos[users] = torch.arange(len(users))
     disc = 1/torch.log2(torch.arange(k)+2.)
     kk = min(k, vocab.n_items-1)
-    prec, rec, ndcg = [], [], []
+    pop = torch.bincount(sx[:,1], minlength=vocab.n_items).float()  # training ratings of each item
+    prec, rec, ndcg, ap, rr, shown, popl = [], [], [], [], [], set(), []
     for s in range(0, len(users), chunk):
         b = len(users[s:s+chunk])
         scores = score_items(model, users[s:s+chunk], vocab.n_items)
@@ -123,12 +151,26 @@ def ranking_metrics(model:nn.Module, # a collab model
         mr = (rrow >= s) & (rrow < s+b)
         R[rrow[mr]-s, rx[mr,1]] = True
         R[:, 0] = False
-        hits = R.gather(1, scores.topk(kk, dim=1).indices).float()
+        top = scores.topk(kk, dim=1).indices
+        hits = R.gather(1, top).float()
         nr = n_rel[s:s+b]
         idcg = disc.cumsum(0)[(nr.clamp(max=k)-1).long()]
         prec.append(hits.sum(1)/k); rec.append(hits.sum(1)/nr); ndcg.append((hits*disc[:kk]).sum(1)/idcg)
-    return {f'precision_at_{k}': float(torch.cat(prec).mean()), f'recall_at_{k}': float(torch.cat(rec).mean()),
-            f'ndcg_at_{k}': float(torch.cat(ndcg).mean()), 'n_rank_users': len(users)}
+        ap.append((hits.cumsum(1)/torch.arange(1, kk+1)*hits).sum(1)/nr.clamp(max=k))
+        rr.append(torch.where(hits.any(1), 1/(hits.argmax(1)+1.), 0.))
+        shown.update(top.flatten().tolist()); popl.append(pop[top].mean(1))
+    m = lambda o: float(torch.cat(o).mean())
+    return {f'precision_at_{k}': m(prec), f'recall_at_{k}': m(rec), f'ndcg_at_{k}': m(ndcg), f'map_at_{k}': m(ap),
+            f'mrr_at_{k}': m(rr), f'hit_rate_at_{k}': float((torch.cat(rr) > 0).float().mean()),
+            f'coverage_at_{k}': len(shown)/(vocab.n_items-1), f'mean_pop_at_{k}': m(popl), 'n_rank_users': len(users)}
+
+# %% ../nbs/05_metrics.ipynb #89d1863b
+class MostPopular(Module):
+    "Scores every item by its number of training ratings, for every user alike: the most-popular baseline"
+    def __init__(self, counts:torch.Tensor): self.counts = nn.Parameter(torch.as_tensor(counts, dtype=torch.float32), requires_grad=False)
+    @classmethod
+    def from_df(cls, train_df:pd.DataFrame, vocab): return cls(torch.bincount(vocab.encode(train_df)[:,1], minlength=vocab.n_items))
+    def forward(self, x): return self.counts[x[:,1]]
 
 # %% ../nbs/05_metrics.ipynb #879d3509
 def evaluate(model:nn.Module, # a collab model
@@ -138,14 +180,18 @@ def evaluate(model:nn.Module, # a collab model
              k:int=10, # length of ranked lists
              threshold:float=4., # held-out rating that counts as relevant
              rating_name:str='rating',
+             baseline:bool=True, # also report the most-popular list's ranking metrics (`popular_…`), given `train_df`
             )->dict:
-    "RMSE, MAE, precision@k, recall@k, NDCG@k of `model` on `test_df`"
+    "RMSE, MAE and ranking metrics @k of `model` on `test_df`, with the most-popular baseline's beside them"
     if len(test_df)==0: raise ValueError("no test ratings to evaluate on")
     pred, targ = predict(model, vocab, test_df), test_df[rating_name].to_numpy()
     x = vocab.encode(test_df)
-    return dict(rmse=rmse(pred, targ), mae=mae(pred, targ),
-                **ranking_metrics(model, vocab, test_df, train_df, k, threshold, rating_name),
-                n_test=len(test_df), n_unknown=int((x==0).any(1).sum()))
+    res = dict(rmse=rmse(pred, targ), mae=mae(pred, targ), **ranking_metrics(model, vocab, test_df, train_df, k, threshold, rating_name),
+               n_test=len(test_df), n_unknown=int((x==0).any(1).sum()))
+    if baseline and train_df is not None:
+        pop = ranking_metrics(MostPopular.from_df(train_df, vocab), vocab, test_df, train_df, k, threshold, rating_name)
+        res.update({f'popular_{m}_at_{k}': pop[f'{m}_at_{k}'] for m in ('precision', 'recall', 'ndcg', 'map', 'coverage', 'mean_pop')})
+    return res
 
 # %% ../nbs/05_metrics.ipynb #c4f5105e
 class GlobalMean(Module):
