@@ -52,13 +52,16 @@ def execute(path, timeout:int=600)->nbformat.NotebookNode:
 def _cut(text:str)->str: return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + '\n…(output cut)\n'
 
 def _tidy(outputs:list)->list:
-    "Outputs as stored: long texts cut, execution counts dropped, warnings on stderr dropped"
+    "Outputs as stored: consecutive prints merged, long texts cut, execution counts dropped, warnings on stderr dropped"
     res = []
     for o in outputs:
         o = copy.deepcopy(o)
         if o.get('output_type') == 'stream':
             if o.get('name') == 'stderr': continue
-            o['text'] = _cut(o['text'])
+            text = ''.join(o['text']) if isinstance(o['text'], list) else o['text']
+            if res and res[-1].get('output_type') == 'stream':  # the kernel may split one print into several messages
+                res[-1]['text'] = _cut(res[-1]['text'] + text); continue
+            o['text'] = _cut(text)
         if 'data' in o:
             for k in ('text/plain', 'text/html', 'text/markdown'):
                 if k in o['data']:
