@@ -11,9 +11,10 @@ from fastcore.script import anno_parser
 from .data import FOLDS, ML_FILES, ENV_VAR, get_ratings, ratings_summary, random_split, movielens_fold, movielens_path, _plain
 from .models import MODELS, DEFAULTS
 from .train import train_model
-from .metrics import evaluate, evaluate_folds, valid_report
+from .metrics import evaluate, evaluate_folds, valid_report, ranking_metrics
 from .recommend import item_titles, recommend, fold_in, find_item, rare_items, parse_rate
-from .modelfile import save_model, load_model, check_out
+from .modelfile import save_model, load_model, load_ranker, check_out
+from .ranking import fold_in_items
 from .distributed import train_distributed
 
 # %% auto #0
@@ -67,8 +68,21 @@ def _hp(model, epochs, lr, wd, bs, n_factors)->dict:
                 lr=finite(lr, 'lr', 0, 10, lo_open=True), wd=finite(wd, 'wd', 0, 100))
 
 # %% ../nbs/13_cli.ipynb #6f8dcd13
+def _ranker(name:str)->str|None:
+    "The `--ranker` name (None for 'none'), checked to be a ranking model"
+    if name in (None, 'none'): return None
+    if DEFAULTS.get(name, {}).get('kind') != 'ranking':
+        raise CliError(f"--ranker {name!r}: choose a ranking model ({', '.join(k for k,d in DEFAULTS.items() if d['kind']=='ranking')}) or none")
+    return name
+
+def _train_ranker(name, trn, val, valid_pct, seed, vocab, show)->tuple:
+    "`(config, model)` of ranking model `name` trained on the same split as the rating model"
+    m, v, _, hp = train_model(trn, name, val, valid_pct, seed, show=show)
+    assert v.items.tolist() == vocab.items.tolist() and v.users.tolist() == vocab.users.tolist(), "the ranker's split differs"
+    return dict(model=name, **hp), m
+
 def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings CSV path, or auto (ml-100k if found, else synthetic)
-              model:str='dot-bias', # a registered model (see `collab_nb.models.MODELS`)
+              model:str='dot-bias', # the model to train: MODEL_NAMES
               epochs:int=None, # passes over the data (default: the model's DEFAULTS)
               lr:float=None, # peak learning rate (default: the model's DEFAULTS)
               wd:float=None, # weight decay (default: the model's DEFAULTS)
@@ -81,24 +95,30 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               force:bool=False, # let --out replace a folder that holds something other than a model
               data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
               nproc:int=1, # processes for data-parallel training (torchrun; gloo on CPU, NCCL on GPU)
+              ranker:str='dae', # ranking model saved beside a rating model, which `recommend` then ranks with (none: no ranker)
              ):
     "Train a model and report validation error; save it with `--out`"
     hp = _hp(model, epochs, lr, wd, bs, n_factors)
     finite(valid_pct, 'valid_pct', 0, 1, hi_open=True); positive(nproc, 'nproc', 64)
+    ranking, ranker = DEFAULTS[model]['kind'] == 'ranking', _ranker(ranker)
+    if ranking and nproc > 1: raise CliError(f"--nproc: the ranking model {model!r} trains in one process")
     if out is not None: check_out(out, force)
     if fold is not None and nproc > 1: raise CliError("--fold cannot be combined with --nproc: data-parallel runs use a random split")
     if nproc > 1: return train_distributed(resolve_data(data, data_dir), nproc=nproc, out=out, model=model, valid_pct=valid_pct, seed=seed,
                                           data_dir=data_dir, **{k:v for k,v in hp.items() if v is not None})
+    if ranking or nproc > 1: ranker = None  # a ranking model ranks by itself; data-parallel runs save the rating model only
     data = 'ml-100k' if fold is not None else resolve_data(data, data_dir)
     trn, val = movielens_fold(fold, data_dir) if fold is not None else (get_ratings(data, data_dir, seed=seed), None)
     t0, show = time.perf_counter(), sys.stderr.isatty()
     with contextlib.redirect_stdout(sys.stderr):  # fastai's progress bar (on a terminal) goes to stderr
         m, vocab, dls, hp = train_model(trn, model, val, valid_pct, seed, show=show, **hp)
-    res = dict(model=model, data=data, fold=fold, n_train=len(dls.train_df), n_valid=len(dls.valid_df), **hp,
-               **valid_report(m, vocab, dls), seconds=round(time.perf_counter()-t0, 2))
+        rk = _train_ranker(ranker, trn, val, valid_pct, seed, vocab, show) if ranker else None
+    res = dict(model=model, data=data, fold=fold, n_train=len(dls.train_df), n_valid=len(dls.valid_df), **hp, **valid_report(m, vocab, dls, ranking),
+               **({'ranker': ranker, **{f'ranker_{k}': v for k,v in valid_report(rk[1], vocab, dls, True).items()}} if rk else {}),
+               seconds=round(time.perf_counter()-t0, 2))
     if out is not None:
         titles = item_titles(dls.train_df) if 'title' in dls.train_df.columns else None
-        save_model(out, m, vocab, dict(res, valid_pct=valid_pct, seed=seed, rating_range=list(dls.rating_range)), titles, dls.train.dataset.x, force=force)
+        save_model(out, m, vocab, dict(res, valid_pct=valid_pct, seed=seed, rating_range=list(dls.rating_range)), titles, dls.train.dataset.x, force=force, ranker=rk)
         res['out'] = str(out)
     return res
 
@@ -112,11 +132,13 @@ def _fold_list(fold:str)->list:
     if bad: raise CliError(f"unknown fold {bad[0]!r}; choose one of {', '.join(FOLDS)}, or all")
     return folds
 
+def _is_rating(name:str)->bool: return DEFAULTS[name]['kind'] == 'rating'
+
 def _retrain_folds(cfg:dict, folds:list, data_dir, k:int)->dict:
     "Metrics of the model's recipe retrained on each of `folds`, and their mean"
     hp = {h: cfg.get(h) for h in ('n_factors','epochs','lr','wd','bs')}
     fit = lambda trn: train_model(trn, cfg['model'], valid_pct=0., seed=cfg.get('seed', 42), **hp)[:2]
-    df = evaluate_folds(fit, folds, data_dir, k=k)
+    df = evaluate_folds(fit, folds, data_dir, k=k, ratings=_is_rating(cfg['model']))
     rows = {f: {c: round(float(v), 6) for c,v in df.loc[f].items()} for f in df.index}
     return dict(model=cfg['model'], protocol='retrained on each fold', **rows.pop('mean'), folds=rows)
 
@@ -145,14 +167,17 @@ def evaluate_cmd(model:str=None, # folder of a model saved by `train --out`
                  k:int=10, # length of ranked lists
                  data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
                 ):
-    "RMSE, MAE, precision@k, recall@k, NDCG@k of a saved model on held-out ratings"
+    "RMSE and MAE (rating models), and ranking metrics @k beside the most-popular list's, of a saved model on held-out ratings"
     if model is None: raise CliError("--model DIR is required (a folder written by `collab-nb train --out DIR`)")
     folds = _fold_list(fold) if fold is not None else None
     m, vocab, cfg = load_model(model)
     positive(k, 'k', vocab.n_items)
     if folds is not None and len(folds) > 1 or fold == 'all': return _retrain_folds(cfg, folds, data_dir, k)
     trn, tst = _held_out(cfg, data, fold, data_dir)
-    res = evaluate(m, vocab, tst, trn, k=k)
+    res = evaluate(m, vocab, tst, trn, k=k, ratings=_is_rating(cfg['model']))
+    rk = load_ranker(model, cfg, vocab)
+    if rk is not None:  # what `recommend` ranks with
+        res.update(ranker=cfg['ranker']['model'], **{f'ranker_{a}': b for a,b in ranking_metrics(rk, vocab, tst, trn, k).items() if a != 'n_rank_users'})
     return dict(model=cfg['model'], data=data or cfg.get('data'), fold=fold or cfg.get('fold'), **{a: round(b, 6) if isinstance(b, float) else b for a,b in res.items()})
 
 # %% ../nbs/13_cli.ipynb #5fe5a4e6
@@ -171,30 +196,37 @@ def _seen_of(vocab, u:int)->torch.Tensor:
     return vocab.seen[vocab.seen[:,0]==u, 1] if vocab.seen is not None else torch.zeros(0, dtype=torch.long)
 
 # %% ../nbs/13_cli.ipynb #6121233c
-def _new_user(m, vocab, cfg, rate:str, n:int, rare):
-    "Top-`n` for a new user folded in from `rate`"
+def _new_user(m, vocab, cfg, rate:str, n:int, rare, ranks:bool):
+    "Top-`n` for a new user folded in from `rate` (by a ranking model `m` if `ranks`: their rated items are their history)"
     pairs = parse_rate(rate)
     lo, hi = cfg.get('rating_range') or (-np.inf, np.inf)
     bad = [f"{k}={r:g}" for k,r in pairs if not lo <= r <= hi]
     if bad: raise CliError(f"ratings out of range {lo:g}–{hi:g}: {', '.join(bad)}")
     items = torch.tensor([find_item(vocab, k, vocab.titles) for k,_ in pairs])
     if len(set(items.tolist())) < len(items): raise CliError("--rate names the same item twice")
-    return _rows(recommend(fold_in(m, items, [r for _,r in pairs]), vocab, 0, n, torch.cat([items, rare]), vocab.titles))
+    new = fold_in_items(m, items) if ranks else fold_in(m, items, [r for _,r in pairs])
+    return _rows(recommend(new, vocab, 0, n, torch.cat([items, rare]), vocab.titles))
 
 def recommend_cmd(model:str=None, # folder of a model saved by `train --out`
                   user:str=None, # a known user id
                   rate:str=None, # a new user's ratings: "ITEM=5,ITEM=4,ITEM=1" (ITEM = item id or title)
                   all_users:bool=False, # lists for every known user: {user id: [{item, title, score}, ...]}
                   n:int=10, # how many items to recommend
-                  min_ratings:int=20, # skip items with fewer training ratings than this (their scores are unreliable)
+                  min_ratings:int=None, # skip items with fewer training ratings than this (default: 20 by predicted rating, else 0)
+                  by:str='auto', # auto: the folder's ranking model if it has one, else predicted rating; rating: predicted rating
                  ):
     "Top-n items (`item, title, score`) for a known user, every known user, or a new user from a few ratings"
     if model is None: raise CliError("--model DIR is required (a folder written by `collab-nb train --out DIR`)")
     if (user is not None) + (rate is not None) + all_users != 1: raise CliError("give exactly one of --user ID, --rate ITEM=RATING,... or --all-users")
+    if by not in ('auto', 'rating'): raise CliError(f"--by {by!r}: use auto or rating")
     m, vocab, cfg = load_model(model)
     positive(n, 'n', vocab.n_items); finite(min_ratings, 'min_ratings', 0)
+    rk = load_ranker(model, cfg, vocab) if by == 'auto' else None
+    if by == 'rating' and not _is_rating(cfg['model']): raise CliError(f"--by rating: {cfg['model']!r} is a ranking model, its scores are not ratings")
+    m, ranks = (rk, True) if rk is not None else (m, not _is_rating(cfg['model']))
+    if min_ratings is None: min_ratings = 0 if ranks else 20
     rare = rare_items(vocab.seen, vocab.n_items, min_ratings) if vocab.seen is not None and min_ratings > 0 else torch.zeros(0, dtype=torch.long)
-    if rate is not None: return _new_user(m, vocab, cfg, rate, n, rare)
+    if rate is not None: return _new_user(m, vocab, cfg, rate, n, rare, ranks)
     users = [_user_index(vocab, user)] if user is not None else range(1, vocab.n_users)
     res = {str(vocab.user_ids([u])[0]): _rows(recommend(m, vocab, u, n, torch.cat([_seen_of(vocab, u), rare]), vocab.titles)) for u in users}
     return res if all_users else next(iter(res.values()))
@@ -247,8 +279,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): raise CliError(message)
 
 def _defaults_help(p:argparse.ArgumentParser):
-    "Say the real per-model defaults where an option's default comes from `DEFAULTS`"
+    "Say the real per-model defaults where an option's default comes from `DEFAULTS`, and name the models"
+    kinds = {k: ', '.join(m for m,d in DEFAULTS.items() if d['kind']==k) for k in ('rating', 'ranking')}
     for a in p._actions:
+        if a.help and 'MODEL_NAMES' in a.help:
+            a.help = a.help.replace('MODEL_NAMES', f"rating models (predict stars) {kinds['rating']}; ranking models (choose what to show) {kinds['ranking']}")
         if a.help and "(default: the model's DEFAULTS)" in a.help:
             vals = {m: d[a.dest] for m,d in DEFAULTS.items() if a.dest in d}
             common = max(set(vals.values()), key=list(vals.values()).count)

@@ -181,13 +181,16 @@ def evaluate(model:nn.Module, # a collab model
              threshold:float=4., # held-out rating that counts as relevant
              rating_name:str='rating',
              baseline:bool=True, # also report the most-popular list's ranking metrics (`popular_…`), given `train_df`
+             ratings:bool=True, # also RMSE and MAE (False for a ranking model, whose scores are not ratings)
             )->dict:
     "RMSE, MAE and ranking metrics @k of `model` on `test_df`, with the most-popular baseline's beside them"
     if len(test_df)==0: raise ValueError("no test ratings to evaluate on")
-    pred, targ = predict(model, vocab, test_df), test_df[rating_name].to_numpy()
+    res = {}
+    if ratings:
+        pred, targ = predict(model, vocab, test_df), test_df[rating_name].to_numpy()
+        res.update(rmse=rmse(pred, targ), mae=mae(pred, targ))
     x = vocab.encode(test_df)
-    res = dict(rmse=rmse(pred, targ), mae=mae(pred, targ), **ranking_metrics(model, vocab, test_df, train_df, k, threshold, rating_name),
-               n_test=len(test_df), n_unknown=int((x==0).any(1).sum()))
+    res.update(**ranking_metrics(model, vocab, test_df, train_df, k, threshold, rating_name), n_test=len(test_df), n_unknown=int((x==0).any(1).sum()))
     if baseline and train_df is not None:
         pop = ranking_metrics(MostPopular.from_df(train_df, vocab), vocab, test_df, train_df, k, threshold, rating_name)
         res.update({f'popular_{m}_at_{k}': pop[f'{m}_at_{k}'] for m in ('precision', 'recall', 'ndcg', 'map', 'coverage', 'mean_pop')})
@@ -233,10 +236,14 @@ def fit_biases(train_df:pd.DataFrame, # training ratings
 def valid_report(model:nn.Module, # a trained collab model
                  vocab, # its `CollabVocab`
                  dls, # the `RatingsDataLoaders` it was trained with
+                 ranking:bool=False, # a ranking model: report NDCG, precision and recall @10 instead of rating errors
                 )->dict:
-    "Validation MSE, RMSE and MAE of `model` on `dls.valid_df` (None without validation rows), rounded to 6 places"
+    "Validation MSE, RMSE and MAE (or ranking metrics @10) of `model` on `dls.valid_df` (None without validation rows), rounded to 6 places"
     vdf = dls.valid_df
-    if not len(vdf): return dict(valid_mse=None, valid_rmse=None)
+    if not len(vdf): return dict(valid_ndcg_at_10=None) if ranking else dict(valid_mse=None, valid_rmse=None)
+    if ranking:
+        r = ranking_metrics(model, vocab, vdf, dls.train_df, k=10)
+        return {f'valid_{k}': round(r[f'{k}_at_10'], 6) for k in ('ndcg', 'precision', 'recall')}
     p = predict(model, vocab, vdf)
     e = rmse(p, vdf['rating'])
     return dict(valid_mse=round(e**2, 6), valid_rmse=round(e, 6), valid_mae=round(mae(p, vdf['rating']), 6),

@@ -10,16 +10,17 @@ import torch
 from torch import nn
 from safetensors.torch import save as st_save, load as st_load
 from .data import CollabVocab, _plain
-from .models import MODELS, get_model
+from .models import MODELS, DEFAULTS, get_model
 from . import neural  # registers the 'nn' model
+from .ranking import HistoryModel  # and registers the ranking models
 
 # %% auto #0
 __all__ = ['FORMAT', 'FILES', 'MAX_JSON', 'clean_text', 'model_bytes', 'is_model_dir', 'check_out', 'save_model', 'check_config',
-           'st_header', 'expected_header', 'load_model']
+           'st_header', 'expected_header', 'load_model', 'load_ranker']
 
 # %% ../nbs/12_modelfile.ipynb #7db40ae1
 FORMAT = 'collab_nb-model/2'
-FILES = dict(weights='model.safetensors', config='config.json', vocab='vocab.json', seen='seen.safetensors')
+FILES = dict(weights='model.safetensors', config='config.json', vocab='vocab.json', seen='seen.safetensors', ranker='ranker.safetensors')
 MAX_JSON = 64 << 20  # bytes: a config or vocab larger than this is refused unread
 
 # %% ../nbs/12_modelfile.ipynb #ac2f4c4e
@@ -36,6 +37,7 @@ def model_bytes(model:nn.Module, # a trained collab model
                 config:dict, # at least `model` (a registered name) and `n_factors`; anything JSON-able
                 titles:dict|None=None, # `{item id: title}`
                 seen:torch.Tensor|None=None, # `(n, 2)` user, item indices of the training ratings
+                ranker:tuple|None=None, # `(config, model)`: a ranking model on the same vocab, kept beside `model`; config has `model`, `n_factors`
                )->dict:
     "The files of a model folder, `{file name: bytes}`, with the checksums of the others in the config"
     if config.get('model') not in MODELS: raise ValueError(f"config needs 'model', a registered model name, not {config.get('model')!r}")
@@ -44,6 +46,10 @@ def model_bytes(model:nn.Module, # a trained collab model
     if titles: voc['titles'] = [clean_text(titles.get(_plain(o), o)) for o in vocab.items]
     files[FILES['vocab']] = json.dumps(voc).encode()
     if seen is not None: files[FILES['seen']] = st_save({'x': torch.as_tensor(seen).to(torch.int32).contiguous()})
+    if ranker is not None:
+        if ranker[0].get('model') not in MODELS: raise ValueError(f"ranker config needs 'model', a registered model name, not {ranker[0].get('model')!r}")
+        files[FILES['ranker']] = st_save({k: v.detach().cpu().contiguous() for k,v in ranker[1].state_dict().items()})
+        config = {**config, 'ranker': ranker[0]}
     cfg = {**config, 'format': FORMAT, 'n_users': vocab.n_users, 'n_items': vocab.n_items,
            'y_range': list(getattr(model, 'y_range', None) or []) or None,
            'sha256': {k: _sha(v) for k,v in files.items()}}
@@ -94,10 +100,11 @@ def save_model(path, # a folder; a model already there is replaced atomically
                titles:dict|None=None, # `{item id: title}`
                seen:torch.Tensor|None=None, # `(n, 2)` user, item indices of the training ratings
                force:bool=False, # replace a folder that holds something other than a model
+               ranker:tuple|None=None, # `(config, model)` of a ranking model to keep beside `model` (see `model_bytes`)
               )->Path:
     "Write `model` as a folder of safetensors + JSON files; the old folder survives any failure"
     path = check_out(path, force).absolute()
-    files = model_bytes(model, vocab, config, titles, seen)
+    files = model_bytes(model, vocab, config, titles, seen, ranker)
     tmp = path.with_name(f'.{path.name}.tmp-{secrets.token_hex(4)}')
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +132,8 @@ def check_config(cfg:dict)->dict:
     if cfg.get('format') != FORMAT: raise ValueError(f"config.json: format {cfg.get('format')!r} is not {FORMAT!r} (saved by another version of collab_nb?)")
     if not isinstance(cfg.get('model'), str) or cfg['model'] not in MODELS:
         raise ValueError(f"config.json: model {cfg.get('model')!r} is not one of {', '.join(MODELS)}")
-    for k in ('n_users', 'n_items', 'n_factors'): _int(cfg, k)
+    for k in ('n_users', 'n_items'): _int(cfg, k)
+    _int(cfg, 'n_factors', lo=0)  # 0: a model without factors (EASE)
     yr = cfg.get('y_range')
     if yr is not None and not (isinstance(yr, list) and len(yr)==2 and all(type(o) in (int, float) and math.isfinite(o) for o in yr) and yr[0] < yr[1]):
         raise ValueError(f"config.json: y_range must be null or [low, high] with low < high, not {yr!r}")
@@ -133,7 +141,16 @@ def check_config(cfg:dict)->dict:
     if not isinstance(sha, dict) or not all(isinstance(sha.get(FILES[k]), str) and re.fullmatch('[0-9a-f]{64}', sha[FILES[k]]) for k in ('weights','vocab')):
         raise ValueError("config.json: sha256 must give a checksum for model.safetensors and vocab.json")
     if not isinstance(cfg.get('model_kw', {}), dict): raise ValueError("config.json: model_kw must be an object")
+    if 'ranker' in cfg: _check_ranker(cfg)
     return cfg
+
+def _check_ranker(cfg:dict):
+    "The config's `ranker` entry: a registered ranking model, its size, and a checksum for its weights"
+    r = cfg['ranker']
+    if not isinstance(r, dict) or not isinstance(r.get('model'), str) or DEFAULTS.get(r['model'], {}).get('kind') != 'ranking':
+        raise ValueError(f"config.json: ranker must name a ranking model ({', '.join(k for k,d in DEFAULTS.items() if d['kind']=='ranking')})")
+    _int(r, 'n_factors', lo=0)
+    if not re.fullmatch('[0-9a-f]{64}', str(cfg['sha256'].get(FILES['ranker']))): raise ValueError(f"config.json: sha256 must give a checksum for {FILES['ranker']}")
 
 # %% ../nbs/12_modelfile.ipynb #83e26ab4
 _DTYPES = {torch.float32: 'F32', torch.float64: 'F64', torch.float16: 'F16', torch.bfloat16: 'BF16',
@@ -200,24 +217,42 @@ def _load_seen(path:Path, cfg:dict)->torch.Tensor|None:
     return x
 
 # %% ../nbs/12_modelfile.ipynb #ba81f278
+def _build(path:Path, cfg:dict, spec:dict, fname:str, yr=None)->nn.Module:
+    "The model `spec` (model, n_factors, model_kw) describes, weights from `fname`, shapes checked before anything is allocated"
+    args = (spec['model'], cfg['n_users'], cfg['n_items'], spec['n_factors'])
+    try:
+        with torch.device('meta'): want = expected_header(get_model(*args, y_range=yr, **spec.get('model_kw', {})))
+    except (TypeError, ValueError) as e: raise ValueError(f"config.json does not describe a {spec['model']!r} model ({e})") from None
+    data = _read(path, fname, cfg['sha256'], limit=(100 << 20) + 16*sum(math.prod(s) for _,s in want.values()))
+    got = st_header(data, path/fname)
+    if got != want:
+        bad = next(k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
+        raise ValueError(f"{path/fname} does not fit the model config.json describes: {bad} is {got.get(bad)}, expected {want.get(bad)}")
+    model = get_model(*args, y_range=yr, **spec.get('model_kw', {}))
+    model.load_state_dict(st_load(data), strict=True)
+    return model.eval()
+
+def _with_history(model:nn.Module, vocab:CollabVocab, path:Path)->nn.Module:
+    "`model`, given the training pairs as its history if it is a `HistoryModel`"
+    if not isinstance(model, HistoryModel): return model
+    if vocab.seen is None: raise ValueError(f"{path} holds a model that needs the training ratings ({FILES['seen']}), and has none")
+    return model.set_history(vocab.seen)
+
 def load_model(path, # folder written by `save_model`
               ):
     "Rebuild `(model, vocab, config)` from a model folder on the CPU, checking every file before allocating"
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"model folder not found: {path}")
     cfg = check_config(_json(_read(path, FILES['config'], limit=MAX_JSON), path/FILES['config']))
-    yr = tuple(cfg['y_range']) if cfg.get('y_range') else None
-    args = (cfg['model'], cfg['n_users'], cfg['n_items'], cfg['n_factors'])
-    try:
-        with torch.device('meta'): want = expected_header(get_model(*args, y_range=yr, **cfg.get('model_kw', {})))
-    except (TypeError, ValueError) as e: raise ValueError(f"config.json does not describe a {cfg['model']!r} model ({e})") from None
-    data = _read(path, FILES['weights'], cfg['sha256'], limit=(100 << 20) + 16*sum(math.prod(s) for _,s in want.values()))
-    got = st_header(data, path/FILES['weights'])
-    if got != want:
-        bad = next(k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
-        raise ValueError(f"{path/FILES['weights']} does not fit the model config.json describes: {bad} is {got.get(bad)}, expected {want.get(bad)}")
-    model = get_model(*args, y_range=yr, **cfg.get('model_kw', {}))
-    model.load_state_dict(st_load(data), strict=True)
+    model = _build(path, cfg, cfg, FILES['weights'], tuple(cfg['y_range']) if cfg.get('y_range') else None)
     vocab = _load_vocab(path, cfg)
     vocab.seen = _load_seen(path, cfg)
-    return model.eval(), vocab, cfg
+    return _with_history(model, vocab, path), vocab, cfg
+
+def load_ranker(path, # folder written by `save_model`
+                cfg:dict, # its config, from `load_model`
+                vocab:CollabVocab, # its vocab, from `load_model`
+               )->nn.Module|None:
+    "The ranking model kept beside the main model in `path` (None if there is none)"
+    if 'ranker' not in cfg: return None
+    return _with_history(_build(Path(path), cfg, cfg['ranker'], FILES['ranker']), vocab, Path(path))

@@ -12,8 +12,9 @@ from fastai.layers import Embedding, sigmoid_range
 from fastai.collab import EmbeddingDotBias
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'Tables', 'DotProduct', 'DotProductBias', 'wd_penalty', 'create_params', 'DotProductBiasScratch',
-           'scratch_from', 'init_uniform_', 'mean_cosine', 'register_model', 'get_model', 'model_tables', 'is_fusable']
+__all__ = ['MODELS', 'DEFAULTS', 'SETUPS', 'Tables', 'DotProduct', 'DotProductBias', 'wd_penalty', 'create_params',
+           'DotProductBiasScratch', 'scratch_from', 'init_uniform_', 'mean_cosine', 'register_model', 'get_model',
+           'model_tables', 'is_fusable']
 
 # %% ../nbs/02_dot_product.ipynb #466bf731
 class DotProduct(Module):
@@ -105,16 +106,18 @@ def mean_cosine(t:torch.Tensor, # `(n, k)` table, e.g. item factors
     return ((s - n) / (n*(n-1))).item()
 
 # %% ../nbs/02_dot_product.ipynb #753f2a09
-MODELS, DEFAULTS = {}, {}  # name -> builder `f(n_users, n_items, n_factors, y_range=..., **kw)`; name -> training settings
+MODELS, DEFAULTS, SETUPS = {}, {}, {}  # name -> builder `f(n_users, n_items, n_factors, y_range=..., **kw)`; training settings; `setup`
 
 def register_model(name:str, # the name the CLI and model files use
                    make, # `make(n_users, n_items, n_factors, y_range=..., **kw)` returns a fresh model
                    defaults:dict, # training settings that suit it: n_factors, epochs, lr, wd, bs (and any extras)
                    kind:str='rating', # 'rating' (predicts a rating) or 'ranking' (scores what to show)
+                   setup=None, # `setup(model, dls, hp)` -> `fit_model` arguments (None: fitted in closed form), for models not fitted on ratings with MSE
                   ):
     "Register model `name` in `MODELS` with its `DEFAULTS`; returns `make`"
     if kind not in ('rating', 'ranking'): raise ValueError(f"kind must be 'rating' or 'ranking', not {kind!r}")
     MODELS[name], DEFAULTS[name] = make, dict(defaults, kind=kind)
+    if setup is not None: SETUPS[name] = setup
     return make
 
 def get_model(name:str, # a registered name (see `MODELS`)

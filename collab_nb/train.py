@@ -18,7 +18,8 @@ from fastai.callback.progress import ProgressCallback
 import pandas as pd
 from fastai.torch_core import set_seed
 from .data import RatingsDataLoaders
-from .models import DotProductBias, DEFAULTS, get_model, model_tables, is_fusable
+from .models import DotProductBias, DEFAULTS, SETUPS, get_model, model_tables, is_fusable
+from . import ranking  # registers the ranking models (07_ranking)
 
 # %% auto #0
 __all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'y_range_for', 'train_model']
@@ -159,7 +160,7 @@ def y_range_for(lo:float, # lowest rating in the data
     return (round(lo-pad, 6), round(hi+pad, 6))
 
 def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, split by `valid_pct`)
-                model:str='dot-bias', # a `get_model` name: 'dot', 'dot-bias', 'nn', 'fastai'
+                model:str='dot-bias', # a `get_model` name: 'dot', 'dot-bias', 'nn', 'fastai', or a ranking model ('dae', 'ease', ...)
                 valid_df:pd.DataFrame|None=None, # explicit validation rows (else a random `valid_pct` split)
                 valid_pct:float=0.2, # fraction held out when `valid_df` is None
                 seed:int=42, # seed of the split, the initialisation and the shuffling
@@ -173,5 +174,8 @@ def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, sp
     set_seed(seed)
     dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp['bs'])
     m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'], y_range=y_range_for(*dls.rating_range))
-    fit_model(m, dls, hp['epochs'], hp['lr'], hp['wd'], show=show, cbs=cbs)
+    kw = SETUPS[model](m, dls, hp) if model in SETUPS else {}  # a ranking model's batches, loss and callbacks
+    if kw is not None:  # None: the setup fitted the model in closed form
+        kw = dict(kw); xcbs = kw.pop('cbs', [])
+        fit_model(m, kw.pop('dls', dls), hp['epochs'], hp['lr'], hp['wd'], show=show, cbs=[*xcbs, *(cbs or [])], **kw)
     return m.eval(), dls.vocab, dls, hp

@@ -4,6 +4,7 @@ import numpy as np, pandas as pd, pytest, torch
 from torch import nn
 from collab_nb.data import CollabVocab
 from collab_nb.metrics import (rmse, mae, precision_at_k, recall_at_k, ndcg_at_k, ranking_metrics, evaluate,
+                               average_precision_at_k, reciprocal_rank_at_k, hit_at_k, MostPopular,
                                fit_biases, GlobalMean, evaluate_folds, predict)
 
 def test_rmse_mae_by_hand():
@@ -21,6 +22,11 @@ def test_ranking_by_hand():
     assert ndcg_at_k(ranked, rel, 4) == pytest.approx((1/math.log2(3) + 1/math.log2(5)) / (1 + 1/math.log2(3) + 0.5))
     assert ndcg_at_k([3, 1, 7], rel, 3) == pytest.approx(1.)
     assert math.isnan(recall_at_k(ranked, set(), 3))
+    # hits at ranks 2 and 4: precisions 1/2 and 2/4, over min(3 relevant, k=4)
+    assert average_precision_at_k(ranked, rel, 4) == pytest.approx((1/2 + 2/4)/3)
+    assert average_precision_at_k(ranked, rel, 2) == pytest.approx((1/2)/2)
+    assert reciprocal_rank_at_k(ranked, rel, 4) == pytest.approx(1/2) and reciprocal_rank_at_k(ranked, rel, 1) == 0
+    assert hit_at_k(ranked, rel, 1) == 0 and hit_at_k(ranked, rel, 2) == 1
 
 class Fixed(nn.Module):
     def __init__(self, t): super().__init__(); self.t = nn.Parameter(torch.tensor(t), requires_grad=False)
@@ -37,8 +43,15 @@ def test_ranking_metrics_matches_per_user_definitions():
     assert r['recall_at_2'] == pytest.approx((1/2 + 0)/2)
     assert r['ndcg_at_2'] == pytest.approx((1/(1 + 1/math.log2(3)) + 0)/2)
     assert r['n_rank_users'] == 2
+    # user 1: hit at rank 1 -> AP 1/min(2 relevant, 2), RR 1, hit; user 2: no hit
+    assert (r['map_at_2'], r['mrr_at_2'], r['hit_rate_at_2']) == pytest.approx(((1/2)/2, 1/2, 1/2))
+    assert r['coverage_at_2'] == pytest.approx(2/4)            # items 20 and 30 shown, of 4
+    assert r['mean_pop_at_2'] == pytest.approx(0.)             # neither was rated in training
     ev = evaluate(model, vocab, tst, trn, k=2)
     assert ev['n_unknown'] == 1 and ev['n_test'] == 5
+    pop = ranking_metrics(MostPopular.from_df(trn, vocab), vocab, tst, trn, k=2)
+    assert ev['popular_ndcg_at_2'] == pop['ndcg_at_2'] and ev['popular_coverage_at_2'] == pop['coverage_at_2']
+    assert 'rmse' not in evaluate(model, vocab, tst, trn, k=2, ratings=False)
 
 def test_baselines_tiny():
     df = pd.DataFrame({'user': [1, 1, 2, 2], 'movie': [10, 20, 10, 20], 'rating': [2., 3., 4., 5.]})
