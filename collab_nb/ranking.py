@@ -144,6 +144,7 @@ class HistoryModel(Module):
         self.hist = History(self.hist_x, self.n_users, self.n_items)
         return self
     def forward(self, x): # `(bs, 2)` long: user, item indices
+        if getattr(self, 'hist', None) is None: raise ValueError(f"{type(self).__name__} has no history yet: call `set_history` with the training pairs")
         uu, inv = x[:,0].unique(return_inverse=True)
         return self.logits(uu)[inv, x[:,1]]
 

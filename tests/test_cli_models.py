@@ -23,7 +23,7 @@ def test_train_json(u1_model):
     for k in ('model', 'n_train', 'n_valid', 'valid_mse', 'valid_rmse', 'seconds'): assert k in res, k
     assert (res['n_train'], res['n_valid'], res['model']) == (80_000, 20_000, 'dot-bias')
     assert res['valid_rmse'] < 1.0 and abs(res['valid_mse'] - res['valid_rmse']**2) < 1e-4
-    assert sorted(p.name for p in out.iterdir()) == ['config.json', 'model.safetensors', 'seen.safetensors', 'vocab.json']
+    assert sorted(p.name for p in out.iterdir()) == ['config.json', 'model.safetensors', 'ranker.safetensors', 'seen.safetensors', 'vocab.json']
 
 def test_train_random_split_synthetic(tmp_path):
     rc, so, se = run('train', '--data', 'synthetic', '--epochs', '3', '--valid-pct', '0.25', '--json')

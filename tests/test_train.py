@@ -27,6 +27,9 @@ def test_get_model_names():
     x, _ = _batch()
     for name in MODELS:
         m = get_model(name, 11, 23, 5)
+        if hasattr(m, 'set_history'):  # a ranking model that scores from each user's history
+            with pytest.raises(ValueError, match='no history'): m(x)
+            m.set_history(x)
         assert m(x).shape == (len(x),), name
     assert isinstance(get_model('fastai', 11, 23), EmbeddingDotBias)
     assert get_model('dot-bias', 11, 23, 7).user_factors.weight.shape == (11, 7)
