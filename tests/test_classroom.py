@@ -10,6 +10,7 @@ import collab_nb.classroom.checks as checks, collab_nb.classroom.handout as hand
 import collab_nb.classroom.grader as grader, collab_nb.classroom.site as site
 from collab_nb.classroom.checks import ExerciseError, EXERCISES, lesson_exercises
 from collab_nb.classroom.handout import build_exercises, STUB, YOUR_ANSWER, SOL_BEGIN
+from collab_nb.classroom.judge import judge
 ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in vars(m).items() if not k.startswith('__')})
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,15 +23,8 @@ def built(tmp_path_factory):
     build_exercises(d)
     return d
 
-def results(fn):
-    "{exercise: (passed, message)} from a results file (last outcome wins)"
-    res = {}
-    for line in Path(fn).read_text().splitlines():
-        r = json.loads(line); res[r['exercise']] = (r['passed'], r['message'])
-    return res
-
 def run_cells(nb_path, cwd):
-    "Execute every code cell of a notebook in-process, carrying on after errors (like the grader)"
+    "Execute every code cell of a notebook in-process, carrying on after errors (like the grader); return its namespace"
     nb, ns, old = nbformat.read(nb_path, as_version=4), {'__name__': '__main__'}, os.getcwd()
     os.chdir(cwd)
     try:
@@ -39,6 +33,12 @@ def run_cells(nb_path, cwd):
             try: exec(compile(c.source, str(nb_path), 'exec'), ns)
             except Exception: pass
     finally: os.chdir(old)
+    return ns
+
+def verdicts(nb_path, ns)->dict:
+    "{exercise: (status, message)}: each exercise judged (as the grader does) on the function its check cell names"
+    calls = ex._check_cells(nbformat.read(nb_path, as_version=4))
+    return {e: judge(e, ns[name]) for e, (_, name) in calls.items()}
 
 def test_every_lesson_has_exercises_and_sources():
     test_lessons = sorted({v['lesson'] for v in EXERCISES.values()})
@@ -67,24 +67,24 @@ def test_build_versions(built):
             first = c.source.split(SOL_BEGIN)[1].splitlines()[1].strip()
             assert first and first not in stu_src and first in sol_src, first
 
-def test_solution_versions_pass(built, tmp_path, monkeypatch):
-    "Every solution version runs top to bottom (nbdev's runner) and passes every one of its checks"
-    fn = tmp_path/'results.jsonl'
-    monkeypatch.setenv(ex.RESULTS_VAR, str(fn))
+def test_solution_versions_pass(built, tmp_path):
+    "Every solution version runs top to bottom (nbdev's runner), and each exercise, judged as the grader judges it, passes"
+    res = {}
     for l in LESSONS:
-        ok, _ = run_nb(built/'solution'/f'{l}.ipynb')
+        nb = built/'solution'/f'{l}.ipynb'
+        ok, _ = run_nb(nb)
         assert ok, l
-    res = results(fn)
-    assert set(res) == set(EXERCISES) and all(p for p,_ in res.values()), res
+        res.update(verdicts(nb, run_cells(nb, tmp_path)))
+    assert set(res) == set(EXERCISES) and all(st == 'pass' for st,_ in res.values()), res
 
-def test_student_versions_fail_with_stub_message(built, tmp_path, monkeypatch):
-    fn = tmp_path/'results.jsonl'
-    monkeypatch.setenv(ex.RESULTS_VAR, str(fn))
-    for l in LESSONS: run_cells(built/'student'/f'{l}.ipynb', tmp_path)
-    res = results(fn)
+def test_student_versions_fail_with_stub_message(built, tmp_path):
+    res = {}
+    for l in LESSONS:
+        nb = built/'student'/f'{l}.ipynb'
+        res.update(verdicts(nb, run_cells(nb, tmp_path)))
     assert set(res) == set(EXERCISES)
-    for name, (passed, msg) in res.items():
-        assert not passed and 'is not written yet' in msg and 'replace this line with your solution' in msg, (name, msg)
+    for name, (st, msg) in res.items():
+        assert st == 'fail' and 'is not written yet' in msg and 'replace this line with your solution' in msg, (name, msg)
 
 # --- deliberately wrong answers get the specific sentence -------------------------------------------------------
 from fastai.layers import sigmoid_range
@@ -236,19 +236,25 @@ def test_grade_cli(built, tmp_path):
     assert 'every user against every item' in got[('bob','match_scores')][2]
     assert 'not written yet' in got[('fay','match_scores')][2]
     assert 'did not finish within' in got[('dan','match_scores')][2]
-    assert got[('gil','match_scores')][2] == 'the check cell did not finish within 10 s'
+    assert 'did not answer in time' in got[('gil','match_scores')][2]
     assert 'kernel died' in got[('cat','match_scores')][2]
     assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0, gil=1)
-    assert float(next(r for r in rows if r['student']=='dan')['seconds']) < timeout + 15
+    assert float(next(r for r in rows if r['student']=='dan')['seconds']) < 2*timeout + 15  # the notebook, then judging
 
-def test_grade_missing_check_and_name_error(built, tmp_path):
-    "Deleting a check cell -> missing; a check cell that raises before checking -> error (graded without a kernel here)"
+def test_grade_finds_what_to_judge(built, tmp_path):
+    "The grader judges the function each check cell names; a deleted check cell, or one not called on a name, is missing"
     nb = nbformat.read(built/'solution'/'01_lookup.ipynb', as_version=4)
+    calls = ex._check_cells(nb)
+    assert {k: name for k, (_, name) in calls.items()} == dict(one_hot_lookup='one_hot_lookup', match_scores='match_scores')
+    assert all('check_' + k in nb.cells[i].source for k, (i, _) in calls.items())
     nb.cells = [c for c in nb.cells if 'check_match_scores(' not in c.source]
     for c in nb.cells:
-        if 'check_one_hot_lookup(' in c.source: c.outputs = [nbformat.v4.new_output('error', ename='NameError', evalue="name 'x' is not defined", traceback=[])]
-    errs = {k: ex._cell_error(nb.cells[i]) for k,i in ex._check_cells(nb).items()}
-    assert errs == {'one_hot_lookup': "NameError: name 'x' is not defined"}
+        if 'check_one_hot_lookup(' in c.source: c.source = 'check_one_hot_lookup(lambda idx, w: w[idx])'
+    calls = ex._check_cells(nb)
+    assert calls['one_hot_lookup'][1] is None and 'match_scores' not in calls
+    res = ex._verdicts('01_lookup', calls, tmp_path, None, 'ok', 10, None)  # nothing is left to ask the kernel
+    assert {k: st for k, (st, _) in res.items()} == dict(one_hot_lookup='missing', match_scores='missing')
+    assert 'by name' in res['one_hot_lookup'][1] and 'no `check_match_scores(...)` cell' in res['match_scores'][1]
 
 def test_cli_exercises_bad_input(tmp_path):
     "The handouts themselves are built by the console script in tests/test_package.py (from a wheel) and by 15_handout"
@@ -324,19 +330,42 @@ def one_hot_lookup(idx, weight):
     raise NotImplementedError('no solution found')
 '''
 
+PATCH = '''
+import collab_nb.classroom.checks as C, collab_nb.classroom.judge as J
+C._close = lambda *a, **k: True                      # every comparison "matches"
+C.ExerciseError = J.ExerciseError = KeyboardInterrupt # and no wrong answer can be reported
+J.judge = lambda *a, **k: ('pass', 'correct')
+'''
+
+FORGE = '''
+import glob, json, os, pathlib
+for rpc in glob.glob('/tmp/collab_nb_results_*/rpc'):   # the channel folder the grader reads answers from
+    (pathlib.Path(rpc)/'ready').write_text('ok')
+    for n in range(1, 20):                             # answers planted before any question is asked
+        d = pathlib.Path(rpc)/f'{n:05d}.resp'; d.mkdir(exist_ok=True)
+        (d/'meta.json').write_text(json.dumps(dict(type='json', value=True)))
+        (d/'t.safetensors').write_bytes(b'\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00{}')
+'''
+
 @pytest.mark.skipif(not ex.sandbox_ok(), reason='bubblewrap cannot make a sandbox here')
 def test_hostile_submission_contained(built, tmp_path, monkeypatch):
-    "A notebook that hunts for the solutions, writes to a classmate's notebook and a host file, reads the instructor's env and leaves a process behind"
+    """Hunting for the solutions, writing to a classmate's notebook and a host file, reading the instructor's env, leaving a process
+    behind, patching the checkers, forging the grader's answers: honest grades stand, wrong work fails, nothing outside changes"""
     sol, subs = built/'solution'/'01_lookup.ipynb', tmp_path/'subs'
     _edit(sol, subs/'ann'/'01_lookup.ipynb')
     victim, leak, marker = subs/'ann'/'01_lookup.ipynb', tmp_path/'leak.txt', f'collab-nb-hostile-{os.getpid()}'
     before = victim.read_bytes()
     code = HOSTILE.format(victim=str(victim), leak=str(leak), marker=marker)
     _edit(built/'student'/'01_lookup.ipynb', subs/'mal'/'01_lookup.ipynb', prepend=code)
+    wrong = lambda s: s.replace('return (users * items).sum(dim=1)', 'return (users * items).sum(dim=1) + 1')
+    _edit(sol, subs/'zed'/'01_lookup.ipynb', fn=wrong, prepend=PATCH)
+    _edit(sol, subs/'yan'/'01_lookup.ipynb', fn=wrong, prepend=FORGE)
     monkeypatch.setenv('COLLAB_NB_SECRET', 'instructor-token')
     rows = ex.grade(subs, tmp_path/'grades.csv', timeout=60, n_jobs=2, cell_timeout=20)
     st = {(r['student'], r['exercise']): r['status'] for r in rows}
     assert st[('ann', 'one_hot_lookup')] == st[('ann', 'match_scores')] == 'pass'       # the honest grade stands
     assert st[('mal', 'one_hot_lookup')] != 'pass' and st[('mal', 'match_scores')] != 'pass'
+    assert st[('zed', 'match_scores')] == st[('yan', 'match_scores')] == 'fail', st  # patched checkers, forged answers
+    assert st[('zed', 'one_hot_lookup')] == st[('yan', 'one_hot_lookup')] == 'pass', st  # their right answer still counts
     assert victim.read_bytes() == before and not leak.exists()                       # nothing outside its copy changed
     assert subprocess.run(['pgrep', '-f', marker], capture_output=True).returncode == 1  # nothing survives grading

@@ -4,12 +4,13 @@
 
 # %% ../../nbs/16_grader.ipynb #0433397a
 from __future__ import annotations
-import os, re, sys, csv, json, site, time, shutil, tempfile, subprocess, resource
+import os, re, sys, csv, json, site, time, shutil, tempfile, subprocess, resource, contextlib
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from .checks import EXERCISES, RESULTS_VAR, lesson_exercises, _first_line
+from .checks import EXERCISES, lesson_exercises, _first_line
+from .judge import Channel, Remote, judge, serve_requests
 from jupyter_core.utils import run_sync
 import collab_nb
 from .handout import exercises_dir
@@ -18,32 +19,37 @@ from .handout import exercises_dir
 __all__ = ['GRADE_FIELDS', 'sandbox_ok', 'sandbox_cmd', 'grade_notebook', 'find_submissions', 'grade']
 
 # %% ../../nbs/16_grader.ipynb #e967b5bd
+_CHECK = re.compile(r'\bcheck_(\w+)\s*\(\s*(?:([A-Za-z_][\w.]*)\s*\))?')  # the name, when the call is on a name alone
+
 def _check_cells(nb)->dict:
-    "{exercise name: index of the code cell that calls its checker}"
+    "{exercise name: (index of the code cell that calls its checker, the name it passes, or None)}"
     res = {}
     for i, c in enumerate(nb.cells):
         if c.cell_type != 'code': continue
-        for m in re.finditer(r'\bcheck_(\w+)\s*\(', c.source): res.setdefault(m.group(1), i)
+        for m in _CHECK.finditer(c.source): res.setdefault(m.group(1), (i, m.group(2)))
     return res
 
-def _cell_error(cell)->str|None:
-    "'ExcType: message' of the error output of `cell`, if any"
-    for o in cell.get('outputs', []):
-        if o.get('output_type')=='error': return f"{o.get('ename')}: {_first_line(o.get('evalue', ''))}"
-    return None
+def _run_cell(client, cell_timeout:float):
+    "`run_cell(code)` for `serve_requests`: True when done, None when interrupted after `cell_timeout`, False if the kernel died"
+    def run(code):
+        cell = nbformat.v4.new_code_cell(code)
+        client.timeout_func = lambda c: max(1, int(cell_timeout + 0.5))
+        try: client.execute_cell(cell, 0, store_history=False); return True
+        except CellTimeoutError: run_sync(client.km.interrupt_kernel)(); return None
+        except DeadKernelError: return False
+    return run
 
-def _execute(nb_path, results, timeout, cell_timeout=None):
-    "Run the notebook at `nb_path` in a fresh kernel inside a temp folder; return a summary dict (runs in the child process)"
+def _execute(nb_path, timeout, cell_timeout=None, judge_for=0.):
+    "Run the notebook at `nb_path` in a fresh kernel inside a temp folder, then answer the grader's calls for `judge_for` s (runs in the child)"
     nb = nbformat.read(nb_path, as_version=4)
-    os.environ[RESULTS_VAR] = str(results)
-    start, status, timed_out = time.monotonic(), 'ok', []
+    rpc = Path(nb_path).parent/'rpc'
+    start, status = time.monotonic(), 'ok'
     deadline = start + timeout
     def _limit(cell): return max(1, int(min(deadline - time.monotonic(), cell_timeout or timeout) + 0.5))
     with tempfile.TemporaryDirectory(prefix='collab_nb_grade_', ignore_cleanup_errors=True) as d:
         shutil.copy(nb_path, d)
         client = NotebookClient(nb, kernel_name='python3', allow_errors=True, interrupt_on_timeout=False,
-                                shutdown_kernel='immediate', resources={'metadata': {'path': d}},
-                                timeout_func=_limit)
+                                shutdown_kernel='immediate', resources={'metadata': {'path': d}}, timeout_func=_limit)
         try:
             with client.setup_kernel():
                 for i, cell in enumerate(nb.cells):
@@ -51,22 +57,18 @@ def _execute(nb_path, results, timeout, cell_timeout=None):
                     if time.monotonic() > deadline: status = 'timeout'; break
                     try: client.execute_cell(cell, i)
                     except CellTimeoutError:
-                        timed_out.append(i)
-                        if deadline - time.monotonic() < 1: raise
+                        if deadline - time.monotonic() < 1: status = 'timeout'; break
                         run_sync(client.km.interrupt_kernel)()  # one cell hit `cell_timeout`: stop it, go on with the next
-        except CellTimeoutError: status = 'timeout'
+                (rpc/'ready').write_text(status)
+                serve_requests(rpc, _run_cell(client, cell_timeout or timeout), time.monotonic() + judge_for)
         except DeadKernelError: status = 'crash'
         except Exception as e: status = f"crash: {type(e).__name__}: {_first_line(e)}"
-    cells = _check_cells(nb)
-    errors = {k: _cell_error(nb.cells[i]) for k,i in cells.items()}
-    slow = [k for k,i in cells.items() if i in timed_out]
-    return dict(status=status, seconds=round(time.monotonic()-start, 2), errors=errors, timed_out=slow)
+    (rpc/'ready').write_text(status)
 
 def _child_main():
-    "Entry point of the grading child process: `_child_main NB RESULTS TIMEOUT CELL_TIMEOUT OUT_JSON`"
-    nb, results, timeout, cell_timeout, out = sys.argv[1:6]
-    res = _execute(nb, results, float(timeout), float(cell_timeout) or None)
-    Path(out).write_text(json.dumps(res))
+    "Entry point of the grading child process: `_child_main NB TIMEOUT CELL_TIMEOUT JUDGE_FOR`"
+    nb, timeout, cell_timeout, judge_for = sys.argv[1:5]
+    _execute(nb, float(timeout), float(cell_timeout) or None, float(judge_for))
 
 # %% ../../nbs/16_grader.ipynb #741ac719
 def sandbox_ok()->bool:
@@ -106,50 +108,67 @@ def _lesson_of(nb_path:Path)->str|None:
     if lesson in lessons: return lesson
     return next((l for l in sorted(lessons, key=len, reverse=True) if l in nb_path.stem), None)
 
+_STATUS = re.compile(r'(ok|timeout|crash)(: [^\n]{0,200})?')
+
+def _wait_ready(rpc:Path, p, until:float)->str:
+    "The child's word on the notebook run ('ok', 'timeout', 'crash…') once it has run, or 'crash'/'timeout' if the child never said"
+    while time.monotonic() < until:
+        if (rpc/'ready').exists():
+            m = _STATUS.fullmatch((rpc/'ready').read_text(errors='replace')[:300].strip())
+            return m.group(0) if m else 'ok'
+        if p.poll() is not None: return 'crash'
+        time.sleep(0.02)
+    return 'timeout'
+
+def _verdicts(lesson, calls, rpc, p, status, budget, cell_timeout)->dict:
+    "{exercise: (status, message)}: each checker run here, on the student's function through the sandbox"
+    res, end = {}, time.monotonic() + budget
+    ch = Channel(rpc, alive=lambda: p.poll() is None)  # one channel: request numbers never repeat
+    for ex in lesson_exercises(lesson):
+        if ex not in calls: res[ex] = ('missing', f"the notebook has no `check_{ex}(...)` cell"); continue
+        if calls[ex][1] is None: res[ex] = ('missing', f"`check_{ex}` must be called on your function by name, e.g. `check_{ex}(my_function)`"); continue
+        left = end - time.monotonic()
+        if left <= 0 or p.poll() is not None or status.startswith('crash'): res[ex] = ('timeout' if status == 'timeout' else 'crash', "the notebook did not finish within its time limit" if status == 'timeout' else "the kernel died before this exercise could be judged"); continue
+        ch.timeout = min(cell_timeout or left, left)
+        st, msg = judge(ex, Remote(calls[ex][1], ch))
+        if st in ('timeout', 'crash') and status == 'timeout': msg = f"the notebook did not finish within its time limit ({msg})"
+        res[ex] = (st, msg)
+    return res
+
 def grade_notebook(nb_path, # a submitted exercise notebook
-                   timeout:float=120, # seconds for the whole notebook
+                   timeout:float=120, # seconds for the whole notebook (and as much again for judging it)
                    student:str|None=None, # name in the result rows (default: the file's stem)
-                   cell_timeout:float|None=None, # seconds for one cell; a slower cell is interrupted and the notebook goes on
+                   cell_timeout:float|None=None, # seconds for one cell or one call of a checked function; a slower one is interrupted
                    hide:list=(), # folders the notebook must not see (e.g. the submissions folder)
                    mem_mb:int=4096, # memory limit of the notebook's processes (address space, MiB)
                    unsafe:bool=False, # run without a sandbox (only for trusted notebooks)
                   )->list:
-    "Execute `nb_path` in its own process and temp folder; one dict per exercise of its lesson"
+    "Execute `nb_path` in a sandboxed process, then judge each exercise here by calling its function there; one dict per exercise"
     nb_path = Path(nb_path)
     student = student or nb_path.stem
     lesson = _lesson_of(nb_path)
     row = dict(student=student, lesson=lesson or '', notebook=nb_path.name)
     if lesson is None: return [dict(row, exercise='', status='error', score=0, message='cannot tell which lesson this notebook belongs to', seconds=0)]
+    calls = _check_cells(nbformat.read(nb_path, as_version=4))
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix='collab_nb_results_') as d:
-        d = Path(d); shutil.copy(nb_path, d/'submitted.ipynb')
-        results, out = d/'results.jsonl', d/'summary.json'
-        cmd = [sys.executable, '-c', 'from collab_nb.classroom.grader import _child_main; _child_main()', str(d/'submitted.ipynb'), str(results), str(timeout), str(cell_timeout or 0), str(out)]
+        d = Path(d); rpc = d/'rpc'; rpc.mkdir()
+        shutil.copy(nb_path, d/'submitted.ipynb')
+        cmd = [sys.executable, '-c', 'from collab_nb.classroom.grader import _child_main; _child_main()', str(d/'submitted.ipynb'), str(timeout), str(cell_timeout or 0), str(timeout)]
         if not unsafe: cmd = sandbox_cmd(cmd, d, [exercises_dir(), *hide])
         limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=limit)
-        try: p.wait(timeout=timeout+60)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, 9); p.wait()
-        try: summary = json.loads(out.read_text())
-        except Exception: summary = dict(status='crash', seconds=timeout, errors={}, timed_out=[])
-        recorded = {}
-        if results.exists():
-            for line in results.read_text().splitlines():
-                try: r = json.loads(line); recorded[r['exercise']] = r
-                except Exception: continue
-    rows, st = [], summary['status']
-    for ex in lesson_exercises(lesson):
-        r = dict(row, exercise=ex, seconds=summary['seconds'])
-        if ex in recorded: rows.append(dict(r, status='pass' if recorded[ex]['passed'] else 'fail', score=int(bool(recorded[ex]['passed'])), message=recorded[ex]['message'])); continue
-        err = summary['errors'].get(ex)
-        if ex in summary['timed_out']: status, msg = 'timeout', f"the check cell did not finish within {cell_timeout:g} s"
-        elif err: status, msg = 'error', f"the check cell raised {err}"
-        elif st == 'timeout': status, msg = 'timeout', f"the notebook did not finish within {timeout:g} s"
-        elif st.startswith('crash'): status, msg = 'crash', "the kernel died before this check ran" + (f" ({st[7:]})" if ':' in st else '')
-        elif ex not in summary['errors']: status, msg = 'missing', f"the notebook has no `check_{ex}(...)` cell"
-        else: status, msg = 'missing', f"`check_{ex}` did not run"
-        rows.append(dict(r, status=status, score=0, message=msg))
-    return rows
+        try:
+            status = _wait_ready(rpc, p, time.monotonic() + timeout + 60)
+            verdicts = _verdicts(lesson, calls, rpc, p, status, timeout, cell_timeout)
+        finally:
+            (rpc/'done').touch()
+            try: p.wait(timeout=10)
+            except subprocess.TimeoutExpired: pass
+            with contextlib.suppress(ProcessLookupError): os.killpg(p.pid, 9)
+            p.wait()
+    secs = round(time.monotonic() - t0, 2)
+    return [dict(row, exercise=ex, status=st, score=int(st == 'pass'), message=msg, seconds=secs) for ex, (st, msg) in verdicts.items()]
 
 # %% ../../nbs/16_grader.ipynb #77105570
 from concurrent.futures import ThreadPoolExecutor
