@@ -220,7 +220,7 @@ def recommend_cmd(model:str=None, # folder of a model saved by `train --out`
     if (user is not None) + (rate is not None) + all_users != 1: raise CliError("give exactly one of --user ID, --rate ITEM=RATING,... or --all-users")
     if by not in ('auto', 'rating'): raise CliError(f"--by {by!r}: use auto or rating")
     m, vocab, cfg = load_model(model)
-    positive(n, 'n', vocab.n_items); finite(min_ratings, 'min_ratings', 0)
+    positive(n, 'n', vocab.n_items); finite(min_ratings, 'min_ratings', 0, 10**9)
     rk = load_ranker(model, cfg, vocab) if by == 'auto' else None
     if by == 'rating' and not _is_rating(cfg['model']): raise CliError(f"--by rating: {cfg['model']!r} is a ranking model, its scores are not ratings")
     m, ranks = (rk, True) if rk is not None else (m, not _is_rating(cfg['model']))

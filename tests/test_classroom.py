@@ -232,7 +232,7 @@ def test_grade_cli(built, tmp_path):
                   ('dan','one_hot_lookup'): 'timeout', ('dan','match_scores'): 'timeout',
                   ('eve','one_hot_lookup'): 'pass', ('eve','match_scores'): 'pass',
                   ('fay','one_hot_lookup'): 'fail', ('fay','match_scores'): 'fail',
-                  ('gil','one_hot_lookup'): 'pass', ('gil','match_scores'): 'timeout'}, st
+                  ('gil','one_hot_lookup'): 'pass', ('gil','match_scores'): 'timeout'}, got
     assert 'every user against every item' in got[('bob','match_scores')][2]
     assert 'not written yet' in got[('fay','match_scores')][2]
     assert 'did not finish within' in got[('dan','match_scores')][2]

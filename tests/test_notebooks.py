@@ -26,6 +26,8 @@ def test_comparison_catches_stale_outputs():
     assert 'no longer' in compare_cell(_out('1'), [])
     assert 'text differs' in compare_cell(_out('Titanic (1997)'), _out('Heat (1995)'))
     assert compare_cell(_out('took 3.1 s'), _out('took 9.9 s'), varies=True) is None
+    assert compare_cell(_out('0 Heat (1995)\n1 Fargo (1996)'), _out('0 Fargo (1996)\n1 Heat (1995)')) is None  # a near tie swapped
+    assert 'text differs' in compare_cell(_out('0 Heat (1995)\n1 Fargo (1996)'), _out('0 Fargo (1996)\n1 Ghost (1990)'))
 
 @pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
 def test_notebook_outputs_current(nb):

@@ -49,7 +49,8 @@ def _execute(nb_path, timeout, cell_timeout=None, judge_for=0.):
     with tempfile.TemporaryDirectory(prefix='collab_nb_grade_', ignore_cleanup_errors=True) as d:
         shutil.copy(nb_path, d)
         client = NotebookClient(nb, kernel_name='python3', allow_errors=True, interrupt_on_timeout=False,
-                                shutdown_kernel='immediate', resources={'metadata': {'path': d}}, timeout_func=_limit)
+                                shutdown_kernel='immediate', resources={'metadata': {'path': d}}, timeout_func=_limit,
+                                startup_timeout=max(60, int(timeout)))  # a loaded machine starts kernels slowly
         try:
             with client.setup_kernel():
                 for i, cell in enumerate(nb.cells):
@@ -128,7 +129,7 @@ def _verdicts(lesson, calls, rpc, p, status, budget, cell_timeout)->dict:
         if ex not in calls: res[ex] = ('missing', f"the notebook has no `check_{ex}(...)` cell"); continue
         if calls[ex][1] is None: res[ex] = ('missing', f"`check_{ex}` must be called on your function by name, e.g. `check_{ex}(my_function)`"); continue
         left = end - time.monotonic()
-        if left <= 0 or p.poll() is not None or status.startswith('crash'): res[ex] = ('timeout' if status == 'timeout' else 'crash', "the notebook did not finish within its time limit" if status == 'timeout' else "the kernel died before this exercise could be judged"); continue
+        if left <= 0 or p.poll() is not None or status.startswith('crash'): res[ex] = ('timeout' if status == 'timeout' else 'crash', "the notebook did not finish within its time limit" if status == 'timeout' else f"the kernel died before this exercise could be judged ({status})"); continue
         ch.timeout = min(cell_timeout or left, left)
         st, msg = judge(ex, Remote(calls[ex][1], ch))
         if st in ('timeout', 'crash') and status == 'timeout': msg = f"the notebook did not finish within its time limit ({msg})"
