@@ -325,6 +325,15 @@ for f in [victim, leak]:
     try: open(f, 'w').write('pwned ' + os.environ.get('COLLAB_NB_SECRET', 'no secret') + ' ' + str(found))
     except OSError: pass
 subprocess.Popen(['sh', '-c', f'sleep 30 # {{marker}}'], start_new_session=True)
+subprocess.Popen(['sh', '-c', f'sleep 4; echo pwned > {grades} # {{marker}}'], start_new_session=True)  # rewrite the grades later
+for c in glob.glob('/proc/*/cmdline'):                 # find the other grading processes and their folders
+    try: args = open(c, 'rb').read().split(b'\\0')
+    except OSError: continue
+    for a in args:
+        if a.endswith(b'submitted.ipynb'):
+            for f in [pathlib.Path(a.decode()), pathlib.Path(a.decode()).parent/'rpc'/'ready']:
+                try: open(f, 'a').write('pwned')
+                except OSError: pass
 def one_hot_lookup(idx, weight):
     src = ''.join(open(p).read() for p in found)   # copy the instructor's solution if it can be found
     raise NotImplementedError('no solution found')
@@ -335,6 +344,11 @@ import collab_nb.classroom.checks as C, collab_nb.classroom.judge as J
 C._close = lambda *a, **k: True                      # every comparison "matches"
 C.ExerciseError = J.ExerciseError = KeyboardInterrupt # and no wrong answer can be reported
 J.judge = lambda *a, **k: ('pass', 'correct')
+'''
+
+HOG = '''
+try: _big = bytearray(8 << 30)                       # 8 GiB, twice the limit
+except MemoryError: _big = b''
 '''
 
 FORGE = '''
@@ -355,17 +369,23 @@ def test_hostile_submission_contained(built, tmp_path, monkeypatch):
     _edit(sol, subs/'ann'/'01_lookup.ipynb')
     victim, leak, marker = subs/'ann'/'01_lookup.ipynb', tmp_path/'leak.txt', f'collab-nb-hostile-{os.getpid()}'
     before = victim.read_bytes()
-    code = HOSTILE.format(victim=str(victim), leak=str(leak), marker=marker)
+    grades = tmp_path/'grades.csv'
+    code = HOSTILE.format(victim=str(victim), leak=str(leak), marker=marker, grades=str(grades))
     _edit(built/'student'/'01_lookup.ipynb', subs/'mal'/'01_lookup.ipynb', prepend=code)
     wrong = lambda s: s.replace('return (users * items).sum(dim=1)', 'return (users * items).sum(dim=1) + 1')
     _edit(sol, subs/'zed'/'01_lookup.ipynb', fn=wrong, prepend=PATCH)
     _edit(sol, subs/'yan'/'01_lookup.ipynb', fn=wrong, prepend=FORGE)
+    hog = lambda s: s.replace('return (users * items).sum(dim=1)', 'return (users * items).sum(dim=1) + len(_big)')
+    _edit(sol, subs/'hog'/'01_lookup.ipynb', fn=hog, prepend=HOG)   # passes only if the memory limit stopped its 8 GiB
     monkeypatch.setenv('COLLAB_NB_SECRET', 'instructor-token')
-    rows = ex.grade(subs, tmp_path/'grades.csv', timeout=60, n_jobs=2, cell_timeout=20)
+    rows = ex.grade(subs, grades, timeout=60, n_jobs=2, cell_timeout=20, mem_mb=4096)
     st = {(r['student'], r['exercise']): r['status'] for r in rows}
     assert st[('ann', 'one_hot_lookup')] == st[('ann', 'match_scores')] == 'pass'       # the honest grade stands
     assert st[('mal', 'one_hot_lookup')] != 'pass' and st[('mal', 'match_scores')] != 'pass'
     assert st[('zed', 'match_scores')] == st[('yan', 'match_scores')] == 'fail', st  # patched checkers, forged answers
     assert st[('zed', 'one_hot_lookup')] == st[('yan', 'one_hot_lookup')] == 'pass', st  # their right answer still counts
+    assert st[('hog', 'match_scores')] == 'pass', rows                                  # 8 GiB refused by the memory limit
+    time.sleep(5)                                                                     # after the detached rewrite would have run
+    assert 'pwned' not in grades.read_text() and len(list(csv.DictReader(open(grades)))) == len(rows)
     assert victim.read_bytes() == before and not leak.exists()                       # nothing outside its copy changed
     assert subprocess.run(['pgrep', '-f', marker], capture_output=True).returncode == 1  # nothing survives grading
