@@ -25,8 +25,8 @@ def _skip(cell)->bool:
     return cell.cell_type != 'code' or 'nbdev_export(' in cell.source
 
 def _env()->dict:
-    "Kernel environment: one thread, nbdev's test flag, plots off-screen"
-    env = dict(os.environ, IN_TEST='1', MPLBACKEND='Agg', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+    "Kernel environment: one thread, nbdev's test flag, plots stored inline as PNG (whatever `MPLBACKEND` the caller has)"
+    env = dict(os.environ, IN_TEST='1', MPLBACKEND='module://matplotlib_inline.backend_inline', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
                PYTHONHASHSEED='0', COLUMNS='120')
     shared = ROOT.parent/'shared'/'data'
     if 'COLLAB_NB_DATA' not in env and shared.is_dir(): env['COLLAB_NB_DATA'] = str(shared)

@@ -127,7 +127,7 @@ def serve_requests(path, # the channel folder
     "The child's loop: answer each request in `path` until a `done` file appears or `stop` passes"
     path, seen = Path(path), set()
     while time.monotonic() < stop and not (path/'done').exists():
-        reqs = sorted(p for p in path.glob('*.req') if p.name not in seen)
+        reqs = sorted(p for p in path.glob('[0-9]*.req') if p.name not in seen)  # not '.N.req', a request still being written
         if not reqs: time.sleep(0.005); continue
         for p in reqs:
             seen.add(p.name)
