@@ -4,6 +4,8 @@ from .lookup import *
 from .models import *
 from .train import *
 from .neural import *
+from .ranking import *
+from .svdpp import *
 from .metrics import *
 from .recommend import *
 from .modelfile import *
