@@ -15,7 +15,7 @@ ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
-LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend']
+LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking']
 
 @pytest.fixture(scope='module')
 def built(tmp_path_factory):
@@ -310,7 +310,7 @@ def test_site_in_headless_chromium(tmp_path):
     home = browser_dom(idx)
     assert [t for t,_ in home.h][:1] == ['h1'] and 'collab_nb' in home.h[0][1]
     assert f'{lesson.stem}.html' in home.links
-    assert sum(l.startswith('student/') and l.endswith('.ipynb') for l in home.links) == 6
+    assert sum(l.startswith('student/') and l.endswith('.ipynb') for l in home.links) == len(LESSONS)
     page = browser_dom(tmp_path/'site'/f'{lesson.stem}.html')
     h1 = [t for tag,t in page.h if tag == 'h1']
     assert h1 and h1[0].strip().rstrip('¶').strip() == ex._nb_title(nbformat.read(lesson, as_version=4), '')[0]
@@ -389,3 +389,45 @@ def test_hostile_submission_contained(built, tmp_path, monkeypatch):
     assert 'pwned' not in grades.read_text() and len(list(csv.DictReader(open(grades)))) == len(rows)
     assert victim.read_bytes() == before and not leak.exists()                       # nothing outside its copy changed
     assert subprocess.run(['pgrep', '-f', marker], capture_output=True).returncode == 1  # nothing survives grading
+
+# --- lesson 7 (ranking): deliberately wrong answers get the specific sentence ----------------------------------------
+def _ndcg(ranked, relevant, k, first=2, cut=True, ideal='min', norm=True):
+    "NDCG@k written in torch, or with one of the usual slips (`first=1`: position r discounted by log2(r))"
+    top = ranked[:k] if cut else ranked
+    disc = 1/torch.log2(torch.arange(first, first+max(len(top), k, len(relevant))).float())
+    dcg = (torch.isin(top, relevant).float()*disc[:len(top)]).sum()
+    n = dict(min=min(k, len(relevant)), k=k, all=len(relevant))[ideal]
+    return dcg/disc[:n].sum() if norm else dcg
+
+def _negs(positives, n_items, n, na=False, pos=False, upto=None):
+    "Uniform draws among the allowed items, or with `#na#` / the positives / items up to `upto` allowed"
+    ok = torch.ones(upto or n_items, dtype=torch.bool)
+    if not na: ok[0] = False
+    if not pos: ok[positives] = False
+    free = ok.nonzero()[:,0]
+    return free[torch.randint(0, len(free), (n,))]
+
+def _negs_fixed(positives, n_items, n):
+    torch.manual_seed(0)
+    return _negs(positives, n_items, n)
+
+WRONG_RANKING = [
+    ('ndcg_at_k', lambda r, rel, k: _ndcg(r, rel, k, first=1), 'log2(1) = 0'),
+    ('ndcg_at_k', lambda r, rel, k: _ndcg(r, rel, k, norm=False), 'the DCG itself'),
+    ('ndcg_at_k', lambda r, rel, k: _ndcg(r, rel, k, ideal='k'), 'fewer relevant items than k'),
+    ('ndcg_at_k', lambda r, rel, k: _ndcg(r, rel, k, ideal='all'), 'room for only k'),
+    ('ndcg_at_k', lambda r, rel, k: _ndcg(r, rel, k, cut=False), 'beyond position k'),
+    ('ndcg_at_k', lambda r, rel, k: torch.isin(r[:k], rel).float().mean(), 'but you returned'),
+    ('ndcg_at_k', lambda r, rel, k: _ndcg(r, rel, k).item(), None),
+    ('ndcg_at_k', lambda r, rel, k: float(sum(1 for o in r[:k] if o in set(rel))), 'hash by identity'),
+    ('sample_negatives', lambda p, m, n: _negs(p, m, n, pos=True), "user's positives"),
+    ('sample_negatives', lambda p, m, n: _negs(p, m, n, na=True), "'#na#' placeholder"),
+    ('sample_negatives', lambda p, m, n: _negs(p, m, n, upto=m+1), 'out of range'),
+    ('sample_negatives', _negs_fixed, 'exactly the same'),
+    ('sample_negatives', lambda p, m, n: _negs(p, m, 3)[torch.randint(0, 3, (n,))], 'ever came up'),
+    ('sample_negatives', lambda p, m, n: _negs(p, m, n).tolist(), None),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_RANKING, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_RANKING)])
+def test_wrong_answer_feedback_ranking(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/14_checks.ipynb #e7062414
 from __future__ import annotations
-import os, re, copy, json, random, functools
+import os, re, copy, json, math, random, functools
 import torch
 import torch.nn.functional as F
 import numpy as np, pandas as pd
@@ -16,7 +16,7 @@ from ..neural import CollabNN
 __all__ = ['EXERCISES', 'ExerciseError', 'exercise', 'lesson_exercises', 'check_ratings_density', 'check_encode_ids',
            'check_one_hot_lookup', 'check_match_scores', 'check_sigmoid_range', 'check_dot_product_bias_forward',
            'check_sgd_step', 'check_cosine_sim', 'check_most_similar', 'check_emb_sz_rule', 'check_collab_nn_forward',
-           'check_top_n_unrated', 'check_fold_in']
+           'check_top_n_unrated', 'check_fold_in', 'check_ndcg_at_k', 'check_sample_negatives']
 
 # %% ../../nbs/14_checks.ipynb #13a23db9
 class ExerciseError(Exception):
@@ -415,3 +415,126 @@ def check_fold_in(f):
     if _close(res, _ridge(Fm, torch.zeros_like(b), ratings, wd), atol=1e-3, rtol=1e-3): raise ExerciseError("you ignored the item biases: subtract them from the ratings before fitting")
     if _close(res, _ridge(Fm, b, ratings, 0.), atol=1e-3, rtol=1e-3): raise ExerciseError("you forgot the penalty: add `wd` times the identity to `FᵀF`")
     raise ExerciseError(f"this vector does not minimise the objective: it reaches {obj(res):.4f}, the best is {obj(best):.4f}")
+
+# %% ../../nbs/14_checks.ipynb #095076c7
+def _number(res, f)->float:
+    "`res` as one float, or an `ExerciseError` naming what `f` returned instead"
+    if res is None: raise ExerciseError(f"`{_fname(f)}` returned None: did you forget the `return`?")
+    if type(res).__name__ == 'float' and not isinstance(res, float): return float('nan')  # when grading, nan and inf cannot travel as JSON
+    if isinstance(res, torch.Tensor):
+        if res.numel() != 1: raise ExerciseError(f"return one number for the whole list, not a tensor of shape {_shape(res)}")
+        return float(res)
+    try: return float(res)
+    except Exception: raise ExerciseError(f"`{_fname(f)}` should return one number, not a {type(res).__name__}") from None
+
+def _disc(i:int, off:int=2)->float:
+    "Discount `1/log2(i+off)` of 0-based position `i` (inf where the log is 0)"
+    d = math.log2(i+off)
+    return 1/d if d else float('inf')
+
+def _ndcg_ref(ranked:list, rel:set, k:int, off:int=2, cut:bool=True, ideal:str='min', norm:bool=True)->float:
+    "NDCG@k of `ranked`, or a usual slip: `off=1` is log2(rank), `cut=False` counts hits beyond k, `ideal` 'k'/'all'/'hits' sizes the ideal list wrongly, `norm=False` is plain DCG"
+    top = ranked[:k] if cut else ranked
+    dcg = sum(_disc(i, off) for i,o in enumerate(top) if o in rel)
+    if not norm: return dcg
+    n = dict(min=min(k, len(rel)), k=k, all=len(rel), hits=sum(o in rel for o in ranked[:k]))[ideal]
+    idcg = sum(_disc(i, off) for i in range(n))
+    return dcg/idcg if idcg else float('nan')
+
+def _same(a:float, b:float, tol:float=1e-5)->bool: return (math.isnan(a) and math.isnan(b)) or a == b or abs(a-b) <= tol
+
+def _ndcg_cases(g)->list:
+    "`(ranked, relevant, k)` lists: a first-place hit with fewer relevant items than k, more relevant items than k, no hit in the top k, a perfect list, random lists"
+    ri = lambda lo, hi: int(torch.randint(lo, hi, (1,), generator=g))
+    pick = lambda xs, m: [xs[j] for j in torch.randperm(len(xs), generator=g)[:m].tolist()]
+    cases = []
+    for kind in ('first', 'many', 'miss', 'perfect', 'random', 'random', 'random', 'random'):
+        k = ri(4, 11)
+        items = (torch.randperm(ri(4*k+20, 150), generator=g)+1).tolist()
+        ranked = items[:ri(k+4, 3*k+6)]
+        rest = items[len(ranked):]  # items that are not in the list: at least k+15 of them
+        top, after = list(range(k)), list(range(k, len(ranked)))
+        if kind == 'first': pos, n_out = [0] + pick(top[1:], ri(0, max(1, k-4))) + pick(after, 1), 1
+        elif kind == 'many': pos, n_out = pick(top[1:], ri(1, k)) + pick(after, ri(1, 4)), ri(k, k+5)
+        elif kind == 'miss': pos, n_out = pick(after, ri(1, 4)), ri(0, 3)
+        elif kind == 'perfect': pos, n_out = top[:ri(1, k+1)], 0
+        else: pos, n_out = [j for j in range(len(ranked)) if float(torch.rand(1, generator=g)) < 0.3], ri(0, 4)
+        rel = [ranked[j] for j in pos] + rest[:n_out]
+        if not rel: rel = rest[:1]
+        cases.append((ranked, pick(rel, len(rel)), k))
+    return cases
+
+_NDCG_SLIPS = dict(  # slip: (arguments of `_ndcg_ref` that reproduce it, the sentence that names it)
+    log_rank=(dict(off=1), "position 1 is discounted by log2(1) = 0, a division by zero: count positions from 1 and discount position r by log2(r + 1)"),
+    no_ideal=(dict(norm=False), "you returned the DCG itself: divide it by the DCG of the best possible list, so that a perfect list scores 1"),
+    ideal_k=(dict(ideal='k'), "your ideal list always holds k relevant items, but with fewer relevant items than k the best list holds only those: take the ideal DCG over min(k, number of relevant items) positions"),
+    ideal_all=(dict(ideal='all'), "your ideal list holds every relevant item, but a list of k has room for only k of them: take the ideal DCG over min(k, number of relevant items) positions"),
+    ideal_hits=(dict(ideal='hits'), "you built the ideal list from the hits your list happened to get; build it from the relevant items, min(k, number of relevant items) of them"),
+    beyond_k=(dict(cut=False), "you counted hits beyond position k: only the first k items of `ranked` count"),
+    no_k=(dict(cut=False, ideal='all'), "you ignored k: only the first k items of `ranked` count, and the ideal list has at most k places"),
+)
+
+@exercise('07_ranking')
+def check_ndcg_at_k(f):
+    "Check `f(ranked, relevant, k)`: NDCG@k of one ranked list, binary gains, log2 discount, ideal over `min(k, len(relevant))`"
+    cases, res, raised = _ndcg_cases(_gen()), [], set()
+    for j, (ranked, rel, k) in enumerate(cases):
+        try: res.append(_number(_call(f, torch.tensor(ranked), torch.tensor(rel), k), f))
+        except ExerciseError as e:
+            if not isinstance(e.__context__, ZeroDivisionError): raise
+            res.append(float('nan')); raised.add(j)  # diagnosed below, with the nan and inf results
+    sets = [set(r) for _,r,_ in cases]
+    exp = [_ndcg_ref(r, s, k) for (r,_,k), s in zip(cases, sets)]
+    if not raised and all(_same(a, b) for a,b in zip(res, exp)): return f"{len(cases)} lists, k from {min(c[2] for c in cases)} to {max(c[2] for c in cases)}"
+    if not raised:
+        for kw, msg in _NDCG_SLIPS.values():
+            if all(_same(a, _ndcg_ref(r, s, k, **kw)) for a, (r,_,k), s in zip(res, cases, sets)): raise ExerciseError(msg)
+    if all(a == 0 for a in res) and any(b > 0 for b in exp):
+        raise ExerciseError("you returned 0 for every list, even for lists with hits in their first k: a Python set of tensor elements never matches anything (tensors hash by identity), so build sets from plain numbers (`.tolist()`) or use `torch.isin`")
+    bad = [j for j,a in enumerate(res) if not math.isfinite(a)]
+    no_hit = lambda j: not set(cases[j][0][:cases[j][2]]) & sets[j]
+    if 0 in bad: raise ExerciseError(_NDCG_SLIPS['log_rank'][1])  # case 0 has a hit in first place
+    if bad and all(no_hit(j) for j in bad): raise ExerciseError(_NDCG_SLIPS['ideal_hits'][1])
+    j = bad[0] if bad else next(j for j,(a,b) in enumerate(zip(res, exp)) if not _same(a, b))
+    (ranked, rel, k), a, b = cases[j], res[j], exp[j]
+    hits = [i+1 for i,o in enumerate(ranked[:k]) if o in sets[j]]
+    case = f"a list with {f'hits at positions {hits}' if hits else 'no hit'} in its first {k} and {len(rel)} relevant items"
+    if j in raised: raise ExerciseError(f"`{_fname(f)}` raised ZeroDivisionError on {case}")
+    raise ExerciseError(f"{case} has NDCG@{k} = {b:.4f}, but you returned {a:.4f}" + ("; NDCG is never more than 1" if a > 1 + 1e-6 else ''))
+
+# %% ../../nbs/14_checks.ipynb #c02b1300
+def _negatives(f, pos, n_items, n, free)->torch.Tensor:
+    "The learner's `f(pos, n_items, n)` as a LongTensor, or an `ExerciseError` naming what is wrong with it"
+    res = _tensor(_call(f, pos.clone(), n_items, n), f)
+    if res.is_floating_point(): raise ExerciseError("item indices must be integers (`torch.long`) to index an embedding, not floats")
+    vals = res.flatten().tolist()
+    if len(vals) == len(free) < n and set(vals) == set(free): raise ExerciseError(f"you returned each of the {len(free)} items without a positive once, but {n} were asked for: draw with replacement (repeats are allowed)")
+    if len(vals) == len(free) != n and sorted(vals) == free: raise ExerciseError(f"you returned all {len(free)} items without a positive, once each; draw n={n} of them at random")
+    if _shape(res) != (n,): raise ExerciseError(f"return n={n} item indices, shape {(n,)}, got {_shape(res)}")
+    bad = [v for v in vals if not 0 <= v < n_items]
+    if bad: raise ExerciseError(f"index {bad[0]} is out of range: with n_items={n_items} the items are numbered 1 to {n_items-1} (n_items counts the '#na#' row 0)")
+    if 0 in vals: raise ExerciseError("your draws include index 0, the '#na#' placeholder, which is not a real item")
+    hit = set(vals) & set(pos.tolist())
+    if hit: raise ExerciseError(f"your draws include items the user has a positive for (e.g. item {min(hit)}): a negative must never be one of the user's positives")
+    return res.long()
+
+@exercise('07_ranking')
+def check_sample_negatives(f):
+    "Check `f(positives, n_items, n)`: `n` random item indices in 1..n_items-1, none in `positives`, each free item equally likely, repeats allowed"
+    g = _gen()
+    n_items = int(torch.randint(15, 50, (1,), generator=g))
+    pos = torch.randperm(n_items-1, generator=g)[:int(torch.randint(n_items//5, n_items//2, (1,), generator=g))] + 1
+    free = sorted(set(range(1, n_items)) - set(pos.tolist()))
+    _negatives(f, pos, n_items, int(torch.randint(3, len(free), (1,), generator=g)), free)
+    big = 200*len(free)
+    a, b = (_negatives(f, pos, n_items, big, free) for _ in range(2))
+    if torch.equal(a, b): raise ExerciseError(f"two calls with the same arguments returned exactly the same {big} items: draw them at random, without fixing a seed or following a pattern")
+    cnt = torch.bincount(torch.cat([a, b]), minlength=n_items)[free]
+    seen = int((cnt > 0).sum())
+    if seen < len(free): raise ExerciseError(f"in {2*big} draws only {seen} of the {len(free)} items without a positive ever came up: every one of them must be possible")
+    mean = 2*big/len(free)
+    chi2, df = float(((cnt - mean)**2).sum()/mean), len(free)-1
+    if chi2 > df + 12*math.sqrt(2*df):  # a fair sampler stays far below this (about 12 standard deviations)
+        hi, lo = int(cnt.argmax()), int(cnt.argmin())
+        raise ExerciseError(f"some items come up far more often than others (item {free[hi]} {int(cnt[hi])} times, item {free[lo]} {int(cnt[lo])} times, about {mean:.0f} each expected): make every item without a positive equally likely")
+    return f"{len(free)} free items of {n_items-1}, {big} draws per call"
