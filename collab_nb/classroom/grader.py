@@ -58,8 +58,8 @@ def _execute(nb_path, timeout, cell_timeout=None, judge_for=0.):
                     if time.monotonic() > deadline: status = 'timeout'; break
                     try: client.execute_cell(cell, i)
                     except CellTimeoutError:
-                        if deadline - time.monotonic() < 1: status = 'timeout'; break
-                        run_sync(client.km.interrupt_kernel)()  # one cell hit `cell_timeout`: stop it, go on with the next
+                        run_sync(client.km.interrupt_kernel)()  # stop the cell, so the kernel can still answer the grader
+                        if deadline - time.monotonic() < 1: status = 'timeout'; break  # out of time: no more cells
                 (rpc/'ready').write_text(status)
                 serve_requests(rpc, _run_cell(client, cell_timeout or timeout), time.monotonic() + judge_for)
         except DeadKernelError: status = 'crash'
@@ -88,11 +88,11 @@ def sandbox_cmd(cmd:list, # the command to run inside
                 hide:list=(), # folders replaced by empty ones (solutions, other students' work)
                )->list:
     "`cmd` wrapped in bubblewrap: read-only system, no network, own process tree, empty environment, only `work` writable"
-    homes = [h for h in ('/root', '/home') if Path(h).is_dir()]
+    hidden = [h for h in ('/root', '/home', '/tmp') if Path(h).is_dir()]  # private: homes and a fresh /tmp
     b = ['bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc']
-    for h in homes: b += ['--tmpfs', h]
-    for p in _shown(homes): b += ['--ro-bind', p, p]
-    b += ['--tmpfs', '/tmp', '--bind', str(work), str(work)]
+    for h in hidden: b += ['--tmpfs', h]
+    for p in _shown(hidden): b += ['--ro-bind', p, p]  # Python and collab_nb, even when installed under one of them
+    b += ['--bind', str(work), str(work)]
     for h in hide: b += ['--tmpfs', str(Path(h).resolve())]
     env = dict(HOME=str(work), PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", MPLBACKEND='Agg', OMP_NUM_THREADS='1',
                JUPYTER_RUNTIME_DIR=str(work/'.jupyter'), **({ENV: os.environ[ENV]} if (ENV := 'COLLAB_NB_DATA') in os.environ else {}))
