@@ -12,10 +12,66 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'movielens_path', 'load_movielens', 'id_problems', 'rating_problems',
-           'validate_ratings', 'errmsg', 'read_ratings', 'ratings_summary', 'top_crosstab', 'CollabVocab',
+__all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'id_problems', 'rating_problems', 'validate_ratings', 'errmsg',
+           'movielens_path', 'load_movielens', 'read_ratings', 'ratings_summary', 'top_crosstab', 'CollabVocab',
            'random_split', 'movielens_fold', 'holdout_split', 'synth_ratings', 'get_ratings', 'RatingsDataset',
            'RatingsDL', 'RatingsDataLoaders']
+
+# %% ../nbs/00_data.ipynb #0fd9ecaf
+def _bad(col, n, what, examples=None):
+    "Error message for `n` bad rows of `col`"
+    ex = f" (e.g. {', '.join(repr(o) for o in examples[:3])})" if examples is not None and len(examples) else ''
+    return f"column {col!r}: {n} row{'s' if n!=1 else ''} {what}{ex}"
+
+def id_problems(s:pd.Series)->dict:
+    "`{problem: bad rows}` of a column of user or item ids (the one rule: no missing ids)"
+    return {'have a missing id': s.isna().to_numpy()}
+
+def rating_problems(s:pd.Series)->tuple:
+    "`(ratings as float64, {problem: bad rows})` of a column of ratings: text, missing (NaN) or infinite values"
+    num = s if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors='coerce')
+    v = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    return v, {'are not numeric': (num.isna() & s.notna()).to_numpy(), 'are missing (NaN)': s.isna().to_numpy(),
+               'are infinite': np.isinf(v)}
+
+def validate_ratings(df:pd.DataFrame, # ratings, one row per (user, item)
+                     user_name:str='user', # column of user ids
+                     item_name:str='movie', # column of item ids
+                     rating_name:str='rating', # column of numeric ratings
+                     duplicates:str='error', # repeated (user, item) pairs: 'error', 'mean', 'first' or 'last'
+                    )->pd.DataFrame:
+    "Check `df` is a usable ratings table; return a copy with float ratings"
+    if not isinstance(df, pd.DataFrame): raise ValueError(f"ratings must be a DataFrame, not {type(df).__name__}")
+    if len(df)==0: raise ValueError("ratings are empty: 0 rows")
+    names = [user_name, item_name, rating_name]
+    missing = [c for c in names if c not in df.columns]
+    if missing: raise ValueError(f"missing column{'s' if len(missing)>1 else ''} {missing}; found {list(df.columns)}")
+    for c in (user_name, item_name):
+        for what, bad in id_problems(df[c]).items():
+            if bad.any(): raise ValueError(_bad(c, int(bad.sum()), what))
+    v, probs = rating_problems(df[rating_name])
+    for what, bad in probs.items():
+        if bad.any(): raise ValueError(_bad(rating_name, int(bad.sum()), what, df[rating_name][bad].unique() if 'numeric' in what else None))
+    df = df.copy()
+    df[rating_name] = v.astype('float32')
+    dup = df.duplicated([user_name, item_name], keep=False)
+    if not dup.any(): return df
+    if duplicates=='error':
+        n = int(df.duplicated([user_name, item_name]).sum())
+        raise ValueError(f"columns {user_name!r}, {item_name!r}: {n} duplicate (user, item) rows; "
+                         "pass duplicates='mean', 'first' or 'last' to choose how to combine them")
+    if duplicates in ('first','last'): return df.drop_duplicates([user_name, item_name], keep=duplicates).reset_index(drop=True)
+    if duplicates=='mean':
+        agg = {c:('mean' if c==rating_name else 'first') for c in df.columns if c not in (user_name, item_name)}
+        return df.groupby([user_name, item_name], as_index=False, sort=False).agg(agg)[list(df.columns)]
+    raise ValueError(f"duplicates={duplicates!r}: choose 'error', 'mean', 'first' or 'last'")
+
+# %% ../nbs/00_data.ipynb #58826713
+def errmsg(f, *args, **kwargs)->str:
+    "The message of the exception `f(*args, **kwargs)` raises (fails if it raises none)"
+    try: f(*args, **kwargs)
+    except Exception as e: return f"{type(e).__name__}: {e}"
+    raise AssertionError(f"{getattr(f,'__name__',f)} raised no exception")
 
 # %% ../nbs/00_data.ipynb #742ce7d7
 ML_URLS = {'ml-100k': 'https://files.grouplens.org/datasets/movielens/ml-100k.zip',
@@ -81,62 +137,6 @@ def load_movielens(name:str='ml-100k', # 'ml-100k' or 'ml-latest-small'
         t = _read(path/'movies.csv', usecols=['movieId','title']).rename(columns={'movieId':'movie'})
     r = validate_ratings(r[cols])
     return _check_titles(r.merge(t, on='movie', how='left', validate='many_to_one'), path)
-
-# %% ../nbs/00_data.ipynb #0fd9ecaf
-def _bad(col, n, what, examples=None):
-    "Error message for `n` bad rows of `col`"
-    ex = f" (e.g. {', '.join(repr(o) for o in examples[:3])})" if examples is not None and len(examples) else ''
-    return f"column {col!r}: {n} row{'s' if n!=1 else ''} {what}{ex}"
-
-def id_problems(s:pd.Series)->dict:
-    "`{problem: bad rows}` of a column of user or item ids (the one rule: no missing ids)"
-    return {'have a missing id': s.isna().to_numpy()}
-
-def rating_problems(s:pd.Series)->tuple:
-    "`(ratings as float64, {problem: bad rows})` of a column of ratings: text, missing (NaN) or infinite values"
-    num = s if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors='coerce')
-    v = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    return v, {'are not numeric': (num.isna() & s.notna()).to_numpy(), 'are missing (NaN)': s.isna().to_numpy(),
-               'are infinite': np.isinf(v)}
-
-def validate_ratings(df:pd.DataFrame, # ratings, one row per (user, item)
-                     user_name:str='user', # column of user ids
-                     item_name:str='movie', # column of item ids
-                     rating_name:str='rating', # column of numeric ratings
-                     duplicates:str='error', # repeated (user, item) pairs: 'error', 'mean', 'first' or 'last'
-                    )->pd.DataFrame:
-    "Check `df` is a usable ratings table; return a copy with float ratings"
-    if not isinstance(df, pd.DataFrame): raise ValueError(f"ratings must be a DataFrame, not {type(df).__name__}")
-    if len(df)==0: raise ValueError("ratings are empty: 0 rows")
-    names = [user_name, item_name, rating_name]
-    missing = [c for c in names if c not in df.columns]
-    if missing: raise ValueError(f"missing column{'s' if len(missing)>1 else ''} {missing}; found {list(df.columns)}")
-    for c in (user_name, item_name):
-        for what, bad in id_problems(df[c]).items():
-            if bad.any(): raise ValueError(_bad(c, int(bad.sum()), what))
-    v, probs = rating_problems(df[rating_name])
-    for what, bad in probs.items():
-        if bad.any(): raise ValueError(_bad(rating_name, int(bad.sum()), what, df[rating_name][bad].unique() if 'numeric' in what else None))
-    df = df.copy()
-    df[rating_name] = v.astype('float32')
-    dup = df.duplicated([user_name, item_name], keep=False)
-    if not dup.any(): return df
-    if duplicates=='error':
-        n = int(df.duplicated([user_name, item_name]).sum())
-        raise ValueError(f"columns {user_name!r}, {item_name!r}: {n} duplicate (user, item) rows; "
-                         "pass duplicates='mean', 'first' or 'last' to choose how to combine them")
-    if duplicates in ('first','last'): return df.drop_duplicates([user_name, item_name], keep=duplicates).reset_index(drop=True)
-    if duplicates=='mean':
-        agg = {c:('mean' if c==rating_name else 'first') for c in df.columns if c not in (user_name, item_name)}
-        return df.groupby([user_name, item_name], as_index=False, sort=False).agg(agg)[list(df.columns)]
-    raise ValueError(f"duplicates={duplicates!r}: choose 'error', 'mean', 'first' or 'last'")
-
-# %% ../nbs/00_data.ipynb #58826713
-def errmsg(f, *args, **kwargs)->str:
-    "The message of the exception `f(*args, **kwargs)` raises (fails if it raises none)"
-    try: f(*args, **kwargs)
-    except Exception as e: return f"{type(e).__name__}: {e}"
-    raise AssertionError(f"{getattr(f,'__name__',f)} raised no exception")
 
 # %% ../nbs/00_data.ipynb #144832d7
 def _alias(df:pd.DataFrame, name:str, default:str, aliases:tuple)->str:
