@@ -4,7 +4,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 import nbformat, pytest, torch
 import torch.nn.functional as F
-from nbdev.test import test_nb as run_nb
 from types import SimpleNamespace
 import collab_nb.classroom.checks as checks, collab_nb.classroom.handout as handout
 import collab_nb.classroom.grader as grader, collab_nb.classroom.site as site
@@ -68,12 +67,11 @@ def test_build_versions(built):
             assert first and first not in stu_src and first in sol_src, first
 
 def test_solution_versions_pass(built, tmp_path):
-    "Every solution version runs top to bottom (nbdev's runner), and each exercise, judged as the grader judges it, passes"
+    """Each exercise of the solution versions, judged as the grader judges it, passes (that the exercise sources run top to
+    bottom in a kernel, with their stored outputs, is checked in tests/test_notebooks.py)"""
     res = {}
     for l in LESSONS:
         nb = built/'solution'/f'{l}.ipynb'
-        ok, _ = run_nb(nb)
-        assert ok, l
         res.update(verdicts(nb, run_cells(nb, tmp_path)))
     assert set(res) == set(EXERCISES) and all(st == 'pass' for st,_ in res.values()), res
 
@@ -239,7 +237,8 @@ def test_grade_cli(built, tmp_path):
     assert 'did not answer in time' in got[('gil','match_scores')][2]
     assert 'kernel died' in got[('cat','match_scores')][2]
     assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0, gil=1)
-    assert float(next(r for r in rows if r['student']=='dan')['seconds']) < 2*timeout + 15  # the notebook, then judging
+    # the grader's own limits: the child ready within timeout + 60 s (start-up included), judging within timeout, 10 s to stop
+    assert float(next(r for r in rows if r['student']=='dan')['seconds']) < 2*timeout + 70
 
 def test_grade_finds_what_to_judge(built, tmp_path):
     "The grader judges the function each check cell names; a deleted check cell, or one not called on a name, is missing"

@@ -29,13 +29,16 @@ def _check_cells(nb)->dict:
         for m in _CHECK.finditer(c.source): res.setdefault(m.group(1), (i, m.group(2)))
     return res
 
+def _run_or_interrupt(client, cell, i:int=0, **kw)->bool:
+    "Execute `cell`; if it runs out of time, interrupt it (the kernel lives on to answer the grader) and return False"
+    try: client.execute_cell(cell, i, **kw); return True
+    except CellTimeoutError: run_sync(client.km.interrupt_kernel)(); return False
+
 def _run_cell(client, cell_timeout:float):
     "`run_cell(code)` for `serve_requests`: True when done, None when interrupted after `cell_timeout`, False if the kernel died"
     def run(code):
-        cell = nbformat.v4.new_code_cell(code)
         client.timeout_func = lambda c: max(1, int(cell_timeout + 0.5))
-        try: client.execute_cell(cell, 0, store_history=False); return True
-        except CellTimeoutError: run_sync(client.km.interrupt_kernel)(); return None
+        try: return _run_or_interrupt(client, nbformat.v4.new_code_cell(code), store_history=False) or None
         except DeadKernelError: return False
     return run
 
@@ -56,10 +59,8 @@ def _execute(nb_path, timeout, cell_timeout=None, judge_for=0.):
                 for i, cell in enumerate(nb.cells):
                     if cell.cell_type != 'code': continue
                     if time.monotonic() > deadline: status = 'timeout'; break
-                    try: client.execute_cell(cell, i)
-                    except CellTimeoutError:
-                        run_sync(client.km.interrupt_kernel)()  # stop the cell, so the kernel can still answer the grader
-                        if deadline - time.monotonic() < 1: status = 'timeout'; break  # out of time: no more cells
+                    if not _run_or_interrupt(client, cell, i) and deadline - time.monotonic() < 1:
+                        status = 'timeout'; break  # out of time: no more cells
                 (rpc/'ready').write_text(status)
                 serve_requests(rpc, _run_cell(client, cell_timeout or timeout), time.monotonic() + judge_for)
         except DeadKernelError: status = 'crash'
