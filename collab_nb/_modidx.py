@@ -83,6 +83,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'collab_nb/classroom/grader.py'),
                                             'collab_nb.classroom.grader._run_cell': ( 'grader.html#_run_cell',
                                                                                       'collab_nb/classroom/grader.py'),
+                                            'collab_nb.classroom.grader._run_or_interrupt': ( 'grader.html#_run_or_interrupt',
+                                                                                              'collab_nb/classroom/grader.py'),
                                             'collab_nb.classroom.grader._shown': ('grader.html#_shown', 'collab_nb/classroom/grader.py'),
                                             'collab_nb.classroom.grader._verdicts': ( 'grader.html#_verdicts',
                                                                                       'collab_nb/classroom/grader.py'),
