@@ -14,7 +14,7 @@ from .train import train_model
 from .metrics import evaluate, evaluate_folds, valid_report, ranking_metrics
 from .recommend import item_titles, recommend, fold_in, find_item, rare_items, parse_rate
 from .modelfile import save_model, load_model, load_ranker, check_out
-from .ranking import fold_in_items, with_history, HistoryModel
+from .ranking import fold_in_items
 from .distributed import train_distributed
 
 # %% auto #0
@@ -204,7 +204,6 @@ def _new_user(m, vocab, cfg, rate:str, n:int, rare, ranks:bool):
     if bad: raise CliError(f"ratings out of range {lo:g}–{hi:g}: {', '.join(bad)}")
     items = torch.tensor([find_item(vocab, k, vocab.titles) for k,_ in pairs])
     if len(set(items.tolist())) < len(items): raise CliError("--rate names the same item twice")
-    if not ranks and isinstance(m, HistoryModel): m = with_history(m, items)  # SVD++: what they rated is part of who they are
     new = fold_in_items(m, items) if ranks else fold_in(m, items, [r for _,r in pairs])
     return _rows(recommend(new, vocab, 0, n, torch.cat([items, rare]), vocab.titles))
 

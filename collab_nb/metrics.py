@@ -12,8 +12,8 @@ from .data import movielens_fold
 
 # %% auto #0
 __all__ = ['rmse', 'mae', 'precision_at_k', 'recall_at_k', 'ndcg_at_k', 'average_precision_at_k', 'reciprocal_rank_at_k',
-           'hit_at_k', 'predict', 'score_items', 'ranking_metrics', 'MostPopular', 'evaluate', 'GlobalMean', 'BiasOnly',
-           'fit_biases', 'valid_report', 'evaluate_folds']
+           'hit_at_k', 'predict', 'score_items', 'ranking_metrics', 'MostPopular', 'GlobalMean', 'BiasOnly',
+           'fit_biases', 'evaluate', 'valid_report', 'evaluate_folds']
 
 # %% ../nbs/05_metrics.ipynb #252f7204
 def _flat(x)->torch.Tensor:
@@ -172,30 +172,6 @@ class MostPopular(Module):
     def from_df(cls, train_df:pd.DataFrame, vocab): return cls(torch.bincount(vocab.encode(train_df)[:,1], minlength=vocab.n_items))
     def forward(self, x): return self.counts[x[:,1]]
 
-# %% ../nbs/05_metrics.ipynb #879d3509
-def evaluate(model:nn.Module, # a collab model
-             vocab, # its `CollabVocab`
-             test_df:pd.DataFrame, # held-out ratings
-             train_df:pd.DataFrame|None=None, # training ratings (excluded from ranked lists)
-             k:int=10, # length of ranked lists
-             threshold:float=4., # held-out rating that counts as relevant
-             rating_name:str='rating',
-             baseline:bool=True, # also report the most-popular list's ranking metrics (`popular_…`), given `train_df`
-             ratings:bool=True, # also RMSE and MAE (False for a ranking model, whose scores are not ratings)
-            )->dict:
-    "RMSE, MAE and ranking metrics @k of `model` on `test_df`, with the most-popular baseline's beside them"
-    if len(test_df)==0: raise ValueError("no test ratings to evaluate on")
-    res = {}
-    if ratings:
-        pred, targ = predict(model, vocab, test_df), test_df[rating_name].to_numpy()
-        res.update(rmse=rmse(pred, targ), mae=mae(pred, targ))
-    x = vocab.encode(test_df)
-    res.update(**ranking_metrics(model, vocab, test_df, train_df, k, threshold, rating_name), n_test=len(test_df), n_unknown=int((x==0).any(1).sum()))
-    if baseline and train_df is not None:
-        pop = ranking_metrics(MostPopular.from_df(train_df, vocab), vocab, test_df, train_df, k, threshold, rating_name)
-        res.update({f'popular_{m}_at_{k}': pop[f'{m}_at_{k}'] for m in ('precision', 'recall', 'ndcg', 'map', 'coverage', 'mean_pop')})
-    return res
-
 # %% ../nbs/05_metrics.ipynb #c4f5105e
 class GlobalMean(Module):
     "Predicts the same rating, `mean`, for every pair"
@@ -231,6 +207,30 @@ def fit_biases(train_df:pd.DataFrame, # training ratings
         res = r - m.mean - m.user_bias[u]
         m.item_bias.copy_(torch.zeros(vocab.n_items).index_add_(0, i, res) / (ni+reg))
     return m
+
+# %% ../nbs/05_metrics.ipynb #879d3509
+def evaluate(model:nn.Module, # a collab model
+             vocab, # its `CollabVocab`
+             test_df:pd.DataFrame, # held-out ratings
+             train_df:pd.DataFrame|None=None, # training ratings (excluded from ranked lists)
+             k:int=10, # length of ranked lists
+             threshold:float=4., # held-out rating that counts as relevant
+             rating_name:str='rating',
+             baseline:bool=True, # also report the most-popular list's ranking metrics (`popular_…`), given `train_df`
+             ratings:bool=True, # also RMSE and MAE (False for a ranking model, whose scores are not ratings)
+            )->dict:
+    "RMSE, MAE and ranking metrics @k of `model` on `test_df`, with the most-popular baseline's beside them"
+    if len(test_df)==0: raise ValueError("no test ratings to evaluate on")
+    res = {}
+    if ratings:
+        pred, targ = predict(model, vocab, test_df), test_df[rating_name].to_numpy()
+        res.update(rmse=rmse(pred, targ), mae=mae(pred, targ))
+    x = vocab.encode(test_df)
+    res.update(**ranking_metrics(model, vocab, test_df, train_df, k, threshold, rating_name), n_test=len(test_df), n_unknown=int((x==0).any(1).sum()))
+    if baseline and train_df is not None:
+        pop = ranking_metrics(MostPopular.from_df(train_df, vocab), vocab, test_df, train_df, k, threshold, rating_name)
+        res.update({f'popular_{m}_at_{k}': pop[f'{m}_at_{k}'] for m in ('precision', 'recall', 'ndcg', 'map', 'coverage', 'mean_pop')})
+    return res
 
 # %% ../nbs/05_metrics.ipynb #f74490dd
 def valid_report(model:nn.Module, # a trained collab model

@@ -12,6 +12,7 @@ from fastai.torch_core import set_seed
 from .data import CollabVocab
 from .metrics import score_items
 from .models import model_tables
+from .ranking import with_history  # ranking does not import recommend: no cycle
 from .train import torch_threads
 
 # %% auto #0
@@ -68,13 +69,15 @@ def fold_in(model:nn.Module, # a trained collab model
             steps:int=100, # gradient steps
             lr:float=0.05, # Adam learning rate
            )->nn.Module:
-    "A copy of `model` whose user row 0 is fitted to `ratings` of `items`, all other weights fixed"
+    "A copy of `model` whose user row 0 is fitted to `ratings` of `items`, all other weights fixed; a model with a history (SVD++) also gets `items` as user 0's history"
+    items = torch.as_tensor(items, dtype=torch.long).flatten()
+    if getattr(model, 'hist_x', None) is not None and callable(getattr(model, 'set_history', None)):
+        model = with_history(model, items)  # what they rated is part of who they are
     m = average_user(model)
     for p in m.parameters(): p.requires_grad_(False)
     names, params = user_params(m), dict(m.named_parameters())
     start = [params[n][0].detach().clone() for n in names]
     rows = [o.clone().requires_grad_() for o in start]
-    items = torch.as_tensor(items, dtype=torch.long).flatten()
     y = torch.as_tensor(np.asarray(ratings, dtype=np.float32)).flatten()
     x = torch.stack([torch.zeros_like(items), items], 1)
     opt = torch.optim.Adam(rows, lr=lr)

@@ -50,11 +50,13 @@ def test_save_load_round_trip_exact(fitted, tmp_path):
 def test_fold_in_moves_predictions_towards_ratings(fitted):
     m, vocab, dls, hp, trn, val = fitted
     items, stars = torch.tensor([1, 2, 3, 4]), torch.tensor([5., 5., 1., 1.])
-    new = fold_in(with_history(m, items), items, stars)
+    new = fold_in(m, items, stars)                 # no `with_history` by hand: `fold_in` gives an SVD++ model the history
     x = torch.stack([torch.zeros_like(items), items], 1)
     with torch.no_grad(): before, after = average_user(m)(x), new(x)
     assert ((after - stars).abs() < (before - stars).abs()).all(), (before, after)
     assert torch.equal(new.hist_x[new.hist_x[:,0] == 0, 1].sort().values, items)   # the new user's history is what they rated
+    assert not (m.hist_x[:,0] == 0).any()                                          # the trained model is untouched
+    with torch.no_grad(): assert torch.allclose(fold_in(with_history(m, items), items, stars)(x), after)  # doing it by hand too changes nothing
 
 def test_cli_train_recommend_rate(tmp_path):
     df = synth_ratings(n_users=60, n_items=40, n_factors=3, seed=6)[0]
