@@ -6,6 +6,7 @@ from .train import *
 from .neural import *
 from .ranking import *
 from .svdpp import *
+from .bayes import *
 from .metrics import *
 from .recommend import *
 from .modelfile import *

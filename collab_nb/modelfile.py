@@ -13,7 +13,7 @@ from .data import CollabVocab, _plain
 from .models import MODELS, DEFAULTS, get_model
 from . import neural  # registers the 'nn' model
 from .ranking import HistoryModel  # and registers the ranking models
-from . import svdpp  # registers 'svdpp'
+from . import svdpp, bayes  # registers 'svdpp' and 'bayes'
 
 # %% auto #0
 __all__ = ['FORMAT', 'FILES', 'MAX_JSON', 'clean_text', 'model_bytes', 'is_model_dir', 'check_out', 'save_model', 'check_config',

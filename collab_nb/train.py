@@ -19,7 +19,7 @@ import pandas as pd
 from fastai.torch_core import set_seed
 from .data import RatingsDataLoaders
 from .models import DotProductBias, DEFAULTS, SETUPS, get_model, model_tables, is_fusable
-from . import ranking, svdpp  # register the ranking models (07_ranking) and SVD++ (08_svdpp)
+from . import ranking, svdpp, bayes  # register the ranking models (07_ranking), SVD++ (08_svdpp) and Bayesian SVD++ (08b_bayes)
 
 # %% auto #0
 __all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'y_range_for', 'train_model']
