@@ -11,7 +11,8 @@ from fastai.torch_core import Module
 from .models import register_model
 
 # %% auto #0
-__all__ = ['implicit_matrix', 'gaussian_posterior', 'sample_posterior', 'GibbsSide', 'gibbs', 'BayesMF', 'bayes_setup']
+__all__ = ['MAX_SIDE', 'implicit_matrix', 'gaussian_posterior', 'sample_posterior', 'GibbsSide', 'gibbs', 'BayesMF',
+           'bayes_setup']
 
 # %% ../nbs/08b_bayes.ipynb #67786d9e
 def _csr(rows, cols, vals, n_rows:int, n_cols:int)->torch.Tensor:
@@ -129,6 +130,8 @@ def _transpose(t:torch.Tensor)->torch.Tensor:
         return t.to_sparse_coo().t().coalesce().to_sparse_csr()
 
 # %% ../nbs/08b_bayes.ipynb #d0df744e
+MAX_SIDE = 4001  # rows of a side's table (incl. `#na#`): its `NᵀN` eigenbasis costs about 20 s and 130 MB at this size
+
 class BayesMF(Module):
     "A biased dot-product model as `n_samples` posterior draws (`gibbs`): predicts their average, clipped to the rating range"
     def __init__(self, n_users:int, # user rows (incl. `#na#`)
@@ -137,6 +140,9 @@ class BayesMF(Module):
                  y_range:tuple|None=(0, 5.5), # clip predictions to this range (`bayes_setup` sets the data's)
                  n_samples:int=125, # draws kept
                 ):
+        if max(n_users, n_items) > MAX_SIDE:
+            raise ValueError(f"'bayes' works with a {n_users-1:,} × {n_users-1:,} and a {n_items-1:,} × {n_items-1:,} matrix: "
+                             f"at most {MAX_SIDE-1:,} users and items; use 'svdpp' for larger data")
         K, S, p = n_factors + 1, n_samples, lambda *s: nn.Parameter(torch.zeros(*s), requires_grad=False)
         self.users, self.items, self.mu = p(S, n_users, K), p(S, n_items, K), p(S)
         self.user_W, self.user_m, self.user_lam, self.alpha = p(S, n_items, K), p(S, K), p(S, K), p(S)

@@ -103,3 +103,9 @@ def test_cli_train_recommend(tmp_path):
     assert rc == 0, err
     recs = json.loads(out)
     assert len(recs) == 3 and not {r['item'] for r in recs} & {1, 2}
+
+def test_too_many_items_is_one_clean_error(tmp_path):
+    import pandas as pd
+    pd.DataFrame(dict(user=[1, 2]*2600, movie=range(1, 5201), rating=3.)).to_csv(tmp_path/'r.csv', index=False)
+    rc, out, err = run(['train', '--data', str(tmp_path/'r.csv'), '--model', 'bayes'])
+    assert rc == 2 and err.count('\n') <= 1 and err.startswith('error:') and 'svdpp' in err, err
