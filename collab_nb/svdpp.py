@@ -13,7 +13,7 @@ from .models import register_model
 from .ranking import HistoryModel
 
 # %% auto #0
-__all__ = ['SVDpp', 'ImplicitL2', 'svdpp_setup']
+__all__ = ['SVDpp', 'ImplicitL2', 'svdpp_setup', 'ItemAutoRec', 'fit_autorec', 'SVDppBlend', 'svdpp_blend_setup']
 
 # %% ../nbs/08_svdpp.ipynb #4094eaaa
 class SVDpp(HistoryModel):
@@ -71,3 +71,78 @@ def svdpp_setup(model, dls, hp):
 
 def _svdpp(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDpp(n_users, n_items, n_factors, y_range, **kw)
 register_model('svdpp', _svdpp, dict(n_factors=50, epochs=15, lr=5e-3, wd=0.12, bs=1024, wd_y=0.12, p=0.5, alpha=0.5), 'rating', svdpp_setup);
+
+# %% ../nbs/08_svdpp.ipynb #59efc1d6
+class ItemAutoRec(nn.Module):
+    "I-AutoRec: a movie's ratings → `sigmoid(enc)` → `dec`; predicts with the saved `codes` (one row per movie)"
+    def __init__(self, n_users:int, # user rows (incl. `#na#`)
+                 n_items:int, # item rows (incl. `#na#`)
+                 hidden:int=500, # sigmoid units per movie
+                ):
+        super().__init__()
+        self.enc, self.dec = nn.Linear(n_users, hidden), nn.Linear(hidden, n_users)
+        self.register_buffer('codes', torch.zeros(n_items, hidden))
+        self.register_buffer('lims', torch.tensor([-float('inf'), float('inf')]))  # predictions are clamped to these
+    def forward(self, x): # `(bs, 2)` long: user, item indices
+        u, i = x[:,0], x[:,1]
+        return ((self.dec.weight[u] * self.codes[i]).sum(1) + self.dec.bias[u]).clamp(*self.lims.tolist())
+
+def fit_autorec(m:ItemAutoRec, # the model to fit
+                x:torch.Tensor, # `(n, 2)` training user, item indices
+                y:torch.Tensor, # `(n,)` their ratings
+                epochs:int=20, # passes over the movies
+                lr:float=1e-2, # peak learning rate (one-cycle)
+                lam:float=2.5, # L2 penalty on `enc` and `dec` weights (per epoch)
+                bs:int=64, # movies per batch
+               )->ItemAutoRec:
+    "Fit `m` on the observed ratings (masked squared error), then store every movie's `codes`; returns `m`"
+    n_items, n_users = len(m.codes), m.enc.in_features
+    R = torch.zeros(n_items, n_users); R[x[:,1], x[:,0]] = y
+    mask = torch.zeros(n_items, n_users); mask[x[:,1], x[:,0]] = 1.
+    nb = -(-n_items // bs)
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs*nb, pct_start=0.25)
+    for _ in range(epochs):
+        perm = torch.randperm(n_items)
+        for b in range(nb):
+            idx = perm[b*bs:(b+1)*bs]
+            out = m.dec(torch.sigmoid(m.enc(R[idx])))
+            loss = (((out - R[idx])*mask[idx])**2).sum()/len(idx) + lam/2*(m.enc.weight.pow(2).sum() + m.dec.weight.pow(2).sum())/nb
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    with torch.no_grad(): m.codes.copy_(torch.sigmoid(m.enc(R)))
+    return m
+
+# %% ../nbs/08_svdpp.ipynb #e010fcff
+class SVDppBlend(HistoryModel):
+    "`(1-w)` times an `SVDpp` plus `w` times an `ItemAutoRec`, plus `shift`; SVD++ alone for unseen users or movies"
+    def __init__(self, n_users:int, n_items:int, n_factors:int=50, y_range:tuple|None=(0, 5.5),
+                 hidden:int=500, # AutoRec's sigmoid units
+                 w:float=0.6, # AutoRec's share of the blend
+                 **kw, # passed to `SVDpp`
+                ):
+        self.n_users, self.n_items, self.y_range = n_users, n_items, y_range
+        self.svdpp, self.autorec = SVDpp(n_users, n_items, n_factors, y_range, **kw), ItemAutoRec(n_users, n_items, hidden)
+        self.register_buffer('w', torch.tensor(float(w))); self.register_buffer('shift', torch.zeros(()))
+    def set_history(self, x): self.svdpp.set_history(x); self.hist_x, self.hist = self.svdpp.hist_x, self.svdpp.hist; return self
+    def forward(self, x): # `(bs, 2)` long: user, item indices
+        s = self.svdpp(x)
+        a = torch.where((x > 0).all(1), self.autorec(x), s)
+        return (1-self.w)*s + self.w*a + self.shift
+
+def svdpp_blend_setup(model, dls, hp):
+    "`SVDppBlend`'s `setup`: fit the SVD++ part as `svdpp` does, then the AutoRec part, then `shift`; returns None (fitted here)"
+    from collab_nb.train import fit_model  # 09_fast imports this module
+    kw = svdpp_setup(model.svdpp, dls, hp)
+    model.set_history(model.svdpp.hist_x)
+    fit_model(model.svdpp, dls, hp['epochs'], hp['lr'], hp['wd'], **kw)
+    x, y = dls.train.dataset.x, dls.train.dataset.y[:,0]
+    model.w.fill_(hp.get('w', float(model.w)))
+    model.autorec.lims.copy_(torch.tensor(dls.rating_range))
+    fit_autorec(model.autorec, x, y, hp.get('ar_epochs', 20), hp.get('ar_lr', 1e-2), hp.get('ar_lam', 2.5), hp.get('ar_bs', 64))
+    model.eval()
+    with torch.no_grad(): model.shift.copy_((y - model(x)).mean())
+    return None
+
+def _svdpp_blend(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDppBlend(n_users, n_items, n_factors, y_range, **kw)
+register_model('svdpp-blend', _svdpp_blend, dict(n_factors=50, epochs=15, lr=1e-2, wd=0.12, bs=4096, wd_y=0.06, p=0.5, alpha=0.5,
+                                                 w=0.6, ar_epochs=20, ar_lr=1e-2, ar_lam=2.5, ar_bs=64), 'rating', svdpp_blend_setup);

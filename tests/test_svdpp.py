@@ -68,3 +68,18 @@ def test_cli_train_recommend_rate(tmp_path):
     assert rc == 0, err
     recs = json.loads(out)
     assert len(recs) == 3 and not {r['item'] for r in recs} & {1, 2}
+
+def test_blend_fits_both_parts_and_round_trips(fitted, tmp_path):
+    "svdpp-blend: both parts trained, unseen users/movies fall back to SVD++, `shift` and `w` saved with the weights"
+    from collab_nb.svdpp import SVDppBlend
+    _, vocab, dls, hp, trn, val = fitted
+    b, vocab, dls, hp = train_model(trn, 'svdpp-blend', val, seed=0, lr=2e-2, ar_epochs=3)
+    assert isinstance(b, SVDppBlend) and torch.equal(b.hist_x, dls.train.dataset.x)
+    assert b.autorec.codes.abs().sum() > 0 and b.svdpp.implicit.weight.abs().max() > 0.02
+    x = dls.valid.dataset.x
+    with torch.no_grad():
+        unk = torch.tensor([[0, 1], [1, 0]])
+        assert torch.allclose(b(unk), b.svdpp(unk) + b.shift)
+        d = save_model(tmp_path/'b', b, vocab, dict(model='svdpp-blend', **hp), None, dls.train.dataset.x)
+        b2 = load_model(d)[0]
+        assert torch.equal(b(x), b2(x)) and float(b2.shift) == float(b.shift) != 0
