@@ -14,7 +14,7 @@ ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
-LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking']
+LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking', '08b_bayes']
 
 @pytest.fixture(scope='module')
 def built(tmp_path_factory):
@@ -430,3 +430,71 @@ WRONG_RANKING = [
 @pytest.mark.parametrize('name,f,msg', WRONG_RANKING, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_RANKING)])
 def test_wrong_answer_feedback_ranking(name, f, msg, capsys):
     test_wrong_answer_feedback(name, f, msg, capsys)
+
+# --- lesson 8b (Bayesian SVD++): deliberately wrong answers get the specific sentence ----------------------------------
+def _post(lam, films, ratings, alpha, a_prec=True, a_rhs=True, prior=True, diag=True, out='precision'):
+    "One user's posterior `(mean, precision)`, or with one of the usual slips"
+    XtX = films.T @ films
+    P = (torch.diag(lam) if diag else lam + 0*XtX)*prior + (alpha if a_prec else 1.)*XtX
+    mean = torch.linalg.solve(P, (alpha if a_rhs else 1.)*films.T @ ratings)
+    return mean, dict(precision=P, covariance=torch.linalg.inv(P), ridge=P/alpha)[out]
+
+def _lstsq(lam, films, ratings, alpha):
+    "Plain least squares: no prior (its precision is singular for a user with fewer ratings than components)"
+    return torch.linalg.lstsq(films, ratings[:, None]).solution[:, 0], alpha*films.T @ films
+
+def _draw(mean, precision, n, how='ok', centre=True):
+    "`n` draws from N(mean, precision⁻¹), or with `L z`, `Lᵀ z`, `L⁻¹ z`, bare `z` in place of `L⁻ᵀ z`, or not centred on the mean"
+    L, z = torch.linalg.cholesky(precision), torch.randn(len(mean), n)
+    x = dict(ok=lambda: torch.linalg.solve_triangular(L.T, z, upper=True), L=lambda: L @ z, LT=lambda: L.T @ z,
+             Linv=lambda: torch.linalg.solve_triangular(L, z, upper=False), z=lambda: z)[how]()
+    return x.T + (mean if centre else 0)
+
+def _draw_seeded(mean, precision, n):
+    torch.manual_seed(0)
+    return _draw(mean, precision, n)
+
+WRONG_BAYES = [
+    ('user_posterior', _post, None),
+    ('user_posterior', lambda *a: [o.double() for o in _post(*a)], None),                     # a list, in float64
+    ('user_posterior', lambda *a: (_post(*a)[0][:, None], _post(*a)[1]), None),                  # a (K, 1) mean
+    ('user_posterior', lambda *a: _post(*a, a_prec=False), 'off the data term of the precision'),
+    ('user_posterior', lambda *a: _post(*a, a_rhs=False), 'the right-hand side carries the noise precision too'),
+    ('user_posterior', lambda *a: _post(*a, a_prec=False, a_rhs=False), 'out of both terms'),
+    ('user_posterior', lambda *a: _post(*a, diag=False), 'on the diagonal only'),
+    ('user_posterior', lambda *a: _post(*a, out='covariance'), 'you returned the covariance'),
+    ('user_posterior', lambda *a: _post(*a, out='ridge'), 'matrix of the ridge regression'),
+    ('user_posterior', lambda *a: _post(*a, prior=False), 'without the prior'),
+    ('user_posterior', _lstsq, 'without the prior'),
+    ('user_posterior', lambda *a: _post(*a)[::-1], 'return the mean first'),
+    ('user_posterior', lambda *a: _post(*a)[0], 'return two things'),
+    ('draw', _draw, None),
+    ('draw', lambda m, P, n: torch.distributions.MultivariateNormal(m, precision_matrix=P).sample((n,)), None),
+    ('draw', lambda m, P, n: _draw(m, P, n, 'L'), 'the precision itself'),
+    ('draw', lambda m, P, n: _draw(m, P, n, 'L', centre=False), 'the precision itself'),
+    ('draw', lambda m, P, n: _draw(m, P, n, 'LT'), 'you used `Lᵀ z`'),
+    ('draw', lambda m, P, n: _draw(m, P, n, 'Linv'), 'you used `L⁻¹ z`'),
+    ('draw', lambda m, P, n: _draw(m, P, n, 'z'), 'plain standard normal noise'),
+    ('draw', lambda m, P, n: _draw(m, P, n, centre=False), 'centred on zero'),
+    ('draw', lambda m, P, n: _draw(m, P, n) + 0.5, 'not centred on the mean'),
+    ('draw', lambda m, P, n: _draw(m, P, n).T, 'transposed'),
+    ('draw', lambda m, P, n: _draw(m, P, n)[:, 0], 'return n='),
+    ('draw', _draw_seeded, 'exactly the same'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_BAYES, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_BAYES)])
+def test_wrong_answer_feedback_bayes(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+def test_posterior_through_the_judge(tmp_path):
+    "A `(mean, precision)` pair comes back from the student's kernel as a tuple of tensors, so the grader judges it like the notebook does"
+    import threading
+    from collab_nb.classroom.judge import Channel, Remote, serve_requests
+    ns = {'good': _post, 'cov': lambda *a: _post(*a, out='covariance')}
+    th = threading.Thread(target=serve_requests, args=(tmp_path, lambda code: exec(code.replace('globals()', 'ns'), {'ns': ns}), time.monotonic()+60))
+    th.start()
+    try:
+        ch = Channel(tmp_path, timeout=20)
+        res = {k: judge('user_posterior', Remote(k, ch)) for k in ('good', 'cov')}
+    finally: (tmp_path/'done').touch(); th.join()
+    assert res['good'][0] == 'pass' and res['cov'][0] == 'fail' and 'covariance' in res['cov'][1], res

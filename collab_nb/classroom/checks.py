@@ -16,7 +16,8 @@ from ..neural import CollabNN
 __all__ = ['EXERCISES', 'ExerciseError', 'exercise', 'lesson_exercises', 'check_ratings_density', 'check_encode_ids',
            'check_one_hot_lookup', 'check_match_scores', 'check_sigmoid_range', 'check_dot_product_bias_forward',
            'check_sgd_step', 'check_cosine_sim', 'check_most_similar', 'check_emb_sz_rule', 'check_collab_nn_forward',
-           'check_top_n_unrated', 'check_fold_in', 'check_ndcg_at_k', 'check_sample_negatives']
+           'check_top_n_unrated', 'check_fold_in', 'check_ndcg_at_k', 'check_sample_negatives', 'check_user_posterior',
+           'check_draw']
 
 # %% ../../nbs/14_checks.ipynb #13a23db9
 class ExerciseError(Exception):
@@ -538,3 +539,114 @@ def check_sample_negatives(f):
         hi, lo = int(cnt.argmax()), int(cnt.argmin())
         raise ExerciseError(f"some items come up far more often than others (item {free[hi]} {int(cnt[hi])} times, item {free[lo]} {int(cnt[lo])} times, about {mean:.0f} each expected): make every item without a positive equally likely")
     return f"{len(free)} free items of {n_items-1}, {big} draws per call"
+
+# %% ../../nbs/14_checks.ipynb #ac64635a
+def _posterior_ref(lam, X, r, alpha, alpha_P=True, alpha_b=True, prior=True, diag=True):
+    "Mean and precision of `N(0, diag(lam)⁻¹)` updated by ratings `r ~ N(X w, 1/alpha)`, or a usual slip (alpha left off a term, `lam` broadcast over the matrix, no prior)"
+    lam, X, r = lam.double(), X.double(), r.double()
+    P = (torch.diag(lam) if diag else lam.expand(len(lam), len(lam))) * prior + (alpha if alpha_P else 1.)*X.T@X
+    return torch.linalg.solve(P, (alpha if alpha_b else 1.)*X.T@r), P
+
+def _posterior_case(g, n):
+    "`(lam, films, ratings, alpha)` for one user with `n` ratings: distinct prior precisions, films `[1, factors]`, alpha far from 1"
+    K = int(torch.randint(3, 7, (1,), generator=g))
+    lam = 0.5 + 4*torch.rand(K, generator=g)
+    films = torch.cat([torch.ones(n, 1), torch.randn(n, K-1, generator=g)], 1)
+    ratings = torch.randint(1, 6, (n,), generator=g).float()
+    return lam, films, ratings, 1.5 + 2.5*float(torch.rand(1, generator=g))
+
+def _pair(res, f, K)->tuple:
+    "`(mean, precision)` as double tensors of shapes `(K,)` and `(K, K)`, or an `ExerciseError` naming what came back instead"
+    if isinstance(res, torch.Tensor) or not isinstance(res, (tuple, list)) or len(res) != 2:
+        what = f"a tensor of shape {_shape(res)}" if isinstance(res, torch.Tensor) else f"a {type(res).__name__}" + (f" of {len(res)} things" if isinstance(res, (tuple, list)) else '')
+        raise ExerciseError(f"return two things, `(mean, precision)`, not {what}")
+    mean, prec = (_tensor(o, f) for o in res)
+    if _shape(mean) == (K, K) and _shape(prec) != (K, K): raise ExerciseError("you returned (precision, mean): return the mean first, then the precision")
+    if _shape(mean) in ((K, 1), (1, K)): mean = mean.flatten()
+    if _shape(mean) != (K,): raise ExerciseError(f"the mean should be one vector of {K} components (bias and factors), shape {(K,)}, got {_shape(mean)}")
+    if _shape(prec) != (K, K): raise ExerciseError(f"the precision should be a {K} × {K} matrix, got shape {_shape(prec)}")
+    return mean.detach().double(), prec.detach().double()
+
+_POSTERIOR_SLIPS = [  # (arguments of `_posterior_ref` that reproduce a slip, what must match: 'all', 'mean', 'precision' or 'any', the sentence that names it)
+    (dict(alpha_P=False, alpha_b=False), 'all', "you left `alpha` out of both terms: that is ridge regression with weight decay `lam` instead of `lam / alpha`, so the noise of the ratings no longer sets how far they move the vector"),
+    (dict(alpha_P=False), 'precision', "you left `alpha` off the data term of the precision: each rating adds `alpha` times `x xᵀ` to `diag(lam)`"),
+    (dict(alpha_b=False), 'mean', "your precision is right but the mean is not: the right-hand side carries the noise precision too, `alpha` times the sum of `x * rating`"),
+    (dict(diag=False), 'precision', "you added `lam` to every entry of the matrix (a `(K,)` vector broadcast over `(K, K)`), but the prior precisions belong on the diagonal only"),
+    (dict(prior=False), 'any', "you solved without the prior, which is plain least squares: the posterior precision is `diag(lam)` plus the data term, and the prior (mean zero) pulls the mean toward zero"),
+]
+
+@exercise('08b_bayes')
+def check_user_posterior(f):
+    "Check `f(lam, films, ratings, alpha)`: mean and precision of one user's vector given the films' `[1, factors]` rows (prior `N(0, diag(lam)⁻¹)`, noise precision `alpha`)"
+    g = _gen()
+    close = lambda a, b: _close(a, b, atol=1e-3, rtol=1e-3)
+    ns = (int(torch.randint(12, 40, (1,), generator=g)), 2)  # a user with many ratings, then one with fewer ratings than components
+    for n in ns:
+        lam, films, ratings, alpha = _posterior_case(g, n)
+        K = len(lam)
+        mean, prec = _pair(_call(f, lam.clone(), films.clone(), ratings.clone(), alpha), f, K)
+        m0, P0 = _posterior_ref(lam, films, ratings, alpha)
+        ok_m, ok_P = close(mean, m0), close(prec, P0)
+        if ok_m and ok_P: continue
+        if ok_m and _close(prec, torch.linalg.inv(P0), atol=1e-5, rtol=1e-3):
+            raise ExerciseError("you returned the covariance, the inverse of the precision: return the precision itself, `diag(lam)` plus `alpha` times the sum of `x xᵀ`")
+        if ok_m and close(prec, P0/alpha):
+            raise ExerciseError("your precision is the matrix of the ridge regression, `XᵀX + diag(lam) / alpha`: multiply it by `alpha` to get the posterior precision")
+        for kw, part, msg in _POSTERIOR_SLIPS:
+            m1, P1 = _posterior_ref(lam, films, ratings, alpha, **kw)
+            same_m, same_P = close(mean, m1), close(prec, P1) or close(prec, P1.T)
+            if dict(all=same_m and same_P, mean=same_m and ok_P, precision=same_P, any=same_m or same_P)[part]: raise ExerciseError(msg)
+        who = f"a user with {n} ratings and {K} components"
+        if ok_m: raise ExerciseError(f"the mean is right but the precision is not, for {who}: it is `diag(lam)` plus `alpha` times the sum of `x xᵀ` over the films they rated")
+        if ok_P: raise ExerciseError(f"the precision is right but the mean is not, for {who}: the mean solves `precision @ mean = alpha * Xᵀ ratings`")
+        raise ExerciseError(f"for {who}, neither the mean nor the precision is the posterior's")
+    return f"users with {ns[0]} and {ns[1]} ratings"
+
+# %% ../../nbs/14_checks.ipynb #b3c78141
+def _spd(g, K:int)->torch.Tensor:
+    "A random `K × K` precision with eigenvalues from about 0.2 to 20 and rotated axes (so `P`, `P⁻¹`, `L` and `L⁻ᵀ` all differ)"
+    Q, _ = torch.linalg.qr(torch.randn(K, K, generator=g, dtype=torch.float64))
+    ev = torch.logspace(-0.7, 1.3, K, dtype=torch.float64)[torch.randperm(K, generator=g)]
+    P = Q @ torch.diag(ev) @ Q.T
+    return (P + P.T)/2
+
+def _draws(f, mean, prec, n)->torch.Tensor:
+    "The learner's `f(mean, precision, n)` as an `(n, K)` double tensor, or an `ExerciseError` naming the shape that came back"
+    K = len(mean)
+    res = _tensor(_call(f, mean.clone(), prec.clone(), n), f)
+    if _shape(res) == (K, n) and n != K: raise ExerciseError(f"the draws are transposed: return one draw per row, shape {(n, K)}, got {(K, n)}")
+    if _shape(res) != (n, K): raise ExerciseError(f"return n={n} draws of {K} components each, shape {(n, K)}, got {_shape(res)}")
+    if not res.is_floating_point(): raise ExerciseError(f"the draws should be floats, not {res.dtype}")
+    return res.detach().double()
+
+@exercise('08b_bayes')
+def check_draw(f):
+    "Check `f(mean, precision, n)`: `n` draws (rows) from `N(mean, precision⁻¹)`; the sample mean and covariance on 20,000 draws"
+    g = _gen()
+    K = int(torch.randint(2, 6, (1,), generator=g))
+    P = _spd(g, K)
+    L = torch.linalg.cholesky(P)
+    mean = torch.linalg.solve_triangular(L.T, (torch.rand(K, 1, generator=g, dtype=torch.float64)*2+2)*(torch.randint(0, 2, (K, 1), generator=g)*2-1), upper=True)[:, 0]
+    mean32, P32 = mean.float(), P.float()  # what a learner's model would hand over
+    _draws(f, mean32, P32, int(torch.randint(3, 9, (1,), generator=g)))
+    n = 20_000
+    a, b = (_draws(f, mean32, P32, n) for _ in range(2))
+    if torch.equal(a, b): raise ExerciseError(f"two calls with the same arguments returned exactly the same {n} draws: draw fresh random numbers on every call, without fixing a seed")
+    # whitened: z = Lᵀ (x - mean) is N(0, I) for right draws; 10 standard errors is a bound that chance does not reach
+    z = (a - mean) @ L
+    zm, zc = z.mean(0), torch.cov(z.T).reshape(K, K)
+    tol_m, tol_c = 10/math.sqrt(n), 10*math.sqrt(2/n)
+    if float(zm.abs().max()) < tol_m and float((zc - torch.eye(K, dtype=zc.dtype)).abs().max()) < tol_c: return f"{n} draws of {K} components"
+    S, m = torch.cov(a.T).reshape(K, K), a.mean(0)
+    right_cov = float((zc - torch.eye(K, dtype=zc.dtype)).abs().max()) < tol_c
+    if right_cov and float((m @ L).abs().max()) < tol_m: raise ExerciseError("the draws are centred on zero: add the mean to each of them")
+    if right_cov: raise ExerciseError(f"the spread of the draws is right but they are not centred on the mean (sample mean {m.float().numpy().round(2).tolist()}, mean {mean.float().numpy().round(2).tolist()})")
+    Li = torch.linalg.inv(L)
+    slips = [(P, "the covariance of your draws is the precision itself: `L z` has covariance `L Lᵀ`, the precision, while `L⁻ᵀ z` (a triangular solve with `Lᵀ`) has covariance `precision⁻¹`"),
+             (Li @ Li.T, "you used `L⁻¹ z`, whose covariance is `(Lᵀ L)⁻¹` and not `(L Lᵀ)⁻¹`: solve the triangular system with `Lᵀ` (upper triangular), not with `L`"),
+             (L.T @ L, "you used `Lᵀ z`, whose covariance is `Lᵀ L`: the draws need `L⁻ᵀ z`, a triangular solve with `Lᵀ`"),
+             (torch.eye(K, dtype=S.dtype), "your draws have the covariance of plain standard normal noise: transform `z` with the Cholesky factor of the precision (`L⁻ᵀ z`)")]
+    err = [float(torch.linalg.matrix_norm(S - C)/torch.linalg.matrix_norm(C)) for C, _ in slips]
+    j = min(range(len(slips)), key=err.__getitem__)
+    if err[j] < 0.2: raise ExerciseError(slips[j][1])
+    raise ExerciseError(f"the sample covariance of {n} draws is far from `precision⁻¹` (largest error {float((S - torch.linalg.inv(P)).abs().max()):.3g})")

@@ -25,6 +25,9 @@ def _pack(res, tensors:dict)->dict:
         tensors['values'], tensors['indices'] = res.values.detach().cpu().contiguous(), res.indices.detach().cpu().contiguous()
         return dict(type='topk')
     if type(res).__module__ == 'numpy' and hasattr(res, 'shape') and res.shape: tensors['out'] = torch.as_tensor(res).contiguous(); return dict(type='tensor', requires_grad=False)
+    if isinstance(res, (tuple, list)) and 0 < len(res) <= 8 and all(isinstance(o, torch.Tensor) for o in res):  # e.g. (mean, precision)
+        for j, o in enumerate(res): tensors[f'out{j}'] = o.detach().cpu().contiguous()
+        return dict(type='tensors', n=len(res))
     if hasattr(res, 'item') and type(res).__module__ == 'numpy': res = res.item()
     try: return dict(type='json', value=json.loads(json.dumps(res, allow_nan=False)))
     except (TypeError, ValueError): return dict(type='other', name=type(res).__name__)
@@ -175,6 +178,10 @@ class Remote:
             if out is None: raise RemoteGone("the kernel's answer is malformed")
             return _RemoteGrad.apply(out, self, self.channel.n, *_leaves(args)) if meta.get('requires_grad') and _leaves(args) else out
         if kind == 'topk': return _TopK(t.get('values'), t.get('indices'))
+        if kind == 'tensors':
+            outs = [t.get(f'out{j}') for j in range(int(meta.get('n', 0)))]
+            if not outs or any(o is None for o in outs): raise RemoteGone("the kernel's answer is malformed")
+            return tuple(outs)
         if kind == 'json': return meta.get('value')
         return _Opaque(str(meta.get('name', 'object'))[:80])
     def _copy_back(self, args, t:dict):
