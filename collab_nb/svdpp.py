@@ -92,10 +92,11 @@ def fit_autorec(m:ItemAutoRec, # the model to fit
                 y:torch.Tensor, # `(n,)` their ratings
                 epochs:int=20, # passes over the movies
                 lr:float=1e-2, # peak learning rate (one-cycle)
-                lam:float=2.5, # L2 penalty on `enc` and `dec` weights (per epoch)
+                lam:float=1.5, # L2 penalty on `enc` and `dec` weights (per epoch)
+                drop:float=0.4, # share of each input rating zeroed at random (denoising)
                 bs:int=64, # movies per batch
                )->ItemAutoRec:
-    "Fit `m` on the observed ratings (masked squared error), then store every movie's `codes`; returns `m`"
+    "Fit `m` on the observed ratings (masked squared error, inputs with dropout), then store every movie's `codes`; returns `m`"
     n_items, n_users = len(m.codes), m.enc.in_features
     R = torch.zeros(n_items, n_users); R[x[:,1], x[:,0]] = y
     mask = torch.zeros(n_items, n_users); mask[x[:,1], x[:,0]] = 1.
@@ -106,7 +107,8 @@ def fit_autorec(m:ItemAutoRec, # the model to fit
         perm = torch.randperm(n_items)
         for b in range(nb):
             idx = perm[b*bs:(b+1)*bs]
-            out = m.dec(torch.sigmoid(m.enc(R[idx])))
+            inp = F.dropout(R[idx], drop) if drop else R[idx]
+            out = m.dec(torch.sigmoid(m.enc(inp)))
             loss = (((out - R[idx])*mask[idx])**2).sum()/len(idx) + lam/2*(m.enc.weight.pow(2).sum() + m.dec.weight.pow(2).sum())/nb
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     with torch.no_grad(): m.codes.copy_(torch.sigmoid(m.enc(R)))
@@ -138,11 +140,12 @@ def svdpp_blend_setup(model, dls, hp):
     x, y = dls.train.dataset.x, dls.train.dataset.y[:,0]
     model.w.fill_(hp.get('w', float(model.w)))
     model.autorec.lims.copy_(torch.tensor(dls.rating_range))
-    fit_autorec(model.autorec, x, y, hp.get('ar_epochs', 20), hp.get('ar_lr', 1e-2), hp.get('ar_lam', 2.5), hp.get('ar_bs', 64))
+    fit_autorec(model.autorec, x, y, epochs=hp.get('ar_epochs', 20), lr=hp.get('ar_lr', 1e-2), lam=hp.get('ar_lam', 1.5),
+                drop=hp.get('ar_drop', 0.4), bs=hp.get('ar_bs', 64))
     model.eval()
     with torch.no_grad(): model.shift.copy_((y - model(x)).mean())
     return None
 
 def _svdpp_blend(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDppBlend(n_users, n_items, n_factors, y_range, **kw)
 register_model('svdpp-blend', _svdpp_blend, dict(n_factors=50, epochs=15, lr=1e-2, wd=0.12, bs=4096, wd_y=0.06, p=0.5, alpha=0.5,
-                                                 w=0.6, ar_epochs=20, ar_lr=1e-2, ar_lam=2.5, ar_bs=64), 'rating', svdpp_blend_setup);
+                                                 w=0.6, ar_epochs=20, ar_lr=1e-2, ar_lam=1.5, ar_bs=64, ar_drop=0.4), 'rating', svdpp_blend_setup);
