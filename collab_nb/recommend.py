@@ -5,6 +5,7 @@
 # %% ../nbs/06_recommend.ipynb #93305a83
 from __future__ import annotations
 import re, copy
+from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
@@ -70,7 +71,8 @@ def fold_in(model:nn.Module, # a trained collab model
             lr:float=0.05, # Adam learning rate
            )->nn.Module:
     "A copy of `model` whose user row 0 is fitted to `ratings` of `items`, all other weights fixed; a model with a history (SVD++) also gets `items` as user 0's history; a model with its own `fold_in` (`BayesMF`) does it itself"
-    if callable(getattr(model, 'fold_in', None)): return model.fold_in(items, ratings)  # it knows its own posterior (`BayesMF`)
+    if callable(getattr(model, 'fold_in', None)):  # a model that folds in itself (`BayesMF`) or its parts (`SVDppBlend`)
+        return model.fold_in(items, ratings, fold=partial(fold_in, wd=wd, steps=steps, lr=lr))
     items = torch.as_tensor(items, dtype=torch.long).flatten()
     if getattr(model, 'hist_x', None) is not None and callable(getattr(model, 'set_history', None)):
         model = with_history(model, items)  # what they rated is part of who they are

@@ -4,6 +4,7 @@
 
 # %% ../nbs/08_svdpp.ipynb #e11eebcb
 from __future__ import annotations
+import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +14,7 @@ from .models import register_model
 from .ranking import HistoryModel
 
 # %% auto #0
-__all__ = ['SVDpp', 'ImplicitL2', 'svdpp_setup', 'ItemAutoRec', 'fit_autorec', 'SVDppBlend', 'svdpp_blend_setup']
+__all__ = ['SVDpp', 'ImplicitL2', 'svdpp_setup', 'ItemAutoRec', 'fit_autorec', 'SVDppBlend', 'FitAutoRec', 'svdpp_blend_setup']
 
 # %% ../nbs/08_svdpp.ipynb #4094eaaa
 class SVDpp(HistoryModel):
@@ -126,25 +127,34 @@ class SVDppBlend(HistoryModel):
         self.svdpp, self.autorec = SVDpp(n_users, n_items, n_factors, y_range, **kw), ItemAutoRec(n_users, n_items, hidden)
         self.register_buffer('w', torch.tensor(float(w))); self.register_buffer('shift', torch.zeros(()))
     def set_history(self, x): self.svdpp.set_history(x); self.hist_x, self.hist = self.svdpp.hist_x, self.svdpp.hist; return self
+    def fold_in(self, items, ratings, fold): # `fold(model, items, ratings)` folds a new user into one model (`recommend.fold_in`)
+        "A copy whose SVD++ part has user 0 folded in (AutoRec has no row for a new user: the blend uses SVD++ alone for them)"
+        m = copy.deepcopy(self)
+        m.svdpp = fold(self.svdpp, items, ratings)
+        return m.set_history(m.svdpp.hist_x)
     def forward(self, x): # `(bs, 2)` long: user, item indices
         s = self.svdpp(x)
         a = torch.where((x > 0).all(1), self.autorec(x), s)
         return (1-self.w)*s + self.w*a + self.shift
 
+class FitAutoRec(Callback):
+    "After `fit_model` has fitted a blend's SVD++ part: fit its AutoRec part on the same ratings, then its `shift`"
+    order = 100
+    def __init__(self, blend:SVDppBlend, dls, hp:dict): self.blend, self.dls, self.hp = blend, dls, hp
+    def after_fit(self):
+        b, hp, (x, y) = self.blend, self.hp, (self.dls.train.dataset.x, self.dls.train.dataset.y[:,0])
+        b.w.fill_(hp.get('w', float(b.w)))
+        b.autorec.lims.copy_(torch.tensor(self.dls.rating_range))
+        fit_autorec(b.autorec, x, y, epochs=hp.get('ar_epochs', 20), lr=hp.get('ar_lr', 1e-2), lam=hp.get('ar_lam', 1.5),
+                    drop=hp.get('ar_drop', 0.4), bs=hp.get('ar_bs', 64))
+        b.eval()
+        with torch.no_grad(): b.shift.copy_((y - b(x)).mean())
+
 def svdpp_blend_setup(model, dls, hp):
-    "`SVDppBlend`'s `setup`: fit the SVD++ part as `svdpp` does, then the AutoRec part, then `shift`; returns None (fitted here)"
-    from collab_nb.train import fit_model  # 09_fast imports this module
+    "`SVDppBlend`'s `setup`: `fit_model` fits the SVD++ part as `svdpp` does, then `FitAutoRec` the AutoRec part and `shift`"
     kw = svdpp_setup(model.svdpp, dls, hp)
     model.set_history(model.svdpp.hist_x)
-    fit_model(model.svdpp, dls, hp['epochs'], hp['lr'], hp['wd'], **kw)
-    x, y = dls.train.dataset.x, dls.train.dataset.y[:,0]
-    model.w.fill_(hp.get('w', float(model.w)))
-    model.autorec.lims.copy_(torch.tensor(dls.rating_range))
-    fit_autorec(model.autorec, x, y, epochs=hp.get('ar_epochs', 20), lr=hp.get('ar_lr', 1e-2), lam=hp.get('ar_lam', 1.5),
-                drop=hp.get('ar_drop', 0.4), bs=hp.get('ar_bs', 64))
-    model.eval()
-    with torch.no_grad(): model.shift.copy_((y - model(x)).mean())
-    return None
+    return dict(kw, model=model.svdpp, cbs=[*kw['cbs'], FitAutoRec(model, dls, hp)])
 
 def _svdpp_blend(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDppBlend(n_users, n_items, n_factors, y_range, **kw)
 register_model('svdpp-blend', _svdpp_blend, dict(n_factors=50, epochs=15, lr=1e-2, wd=0.12, bs=4096, wd_y=0.06, p=0.5, alpha=0.5,

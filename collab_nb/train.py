@@ -174,8 +174,8 @@ def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, sp
     set_seed(seed)
     dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp['bs'])
     m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'], y_range=y_range_for(*dls.rating_range))
-    kw = SETUPS[model](m, dls, hp) if model in SETUPS else {}  # a ranking model's batches, loss and callbacks
+    kw = SETUPS[model](m, dls, hp) if model in SETUPS else {}  # a ranking model's batches, loss, callbacks (or the part to fit)
     if kw is not None:  # None: the setup fitted the model in closed form
         kw = dict(kw); xcbs = kw.pop('cbs', [])
-        fit_model(m, kw.pop('dls', dls), hp['epochs'], hp['lr'], hp['wd'], show=show, cbs=[*xcbs, *(cbs or [])], **kw)
+        fit_model(kw.pop('model', m), kw.pop('dls', dls), hp['epochs'], hp['lr'], hp['wd'], show=show, cbs=[*xcbs, *(cbs or [])], **kw)
     return m.eval(), dls.vocab, dls, hp

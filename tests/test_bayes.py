@@ -1,5 +1,4 @@
 "Bayesian SVD++ (`bayes`): the priors see only the training pairs unless asked, the sampler's steps are exact, saved models round-trip exactly, fold-in moves a new user towards their ratings."
-import json
 import pytest, torch
 from collab_nb.data import synth_ratings, random_split
 from collab_nb.train import train_model
@@ -92,17 +91,6 @@ def test_fold_in_moves_predictions_towards_ratings(fitted):
     assert ((after - stars).abs() < (before - stars).abs()).all(), (before, after)
     with torch.no_grad(): assert torch.equal(m(x), before)                       # the trained model is untouched
     assert torch.equal(new.users[:, 1:], m.users[:, 1:])                         # and so is every real user
-
-def test_cli_train_recommend(tmp_path):
-    df = synth_ratings(n_users=60, n_items=40, n_factors=3, seed=6)[0]
-    df.to_csv(tmp_path/'r.csv', index=False)
-    rc, out, err = run(['train', '--data', str(tmp_path/'r.csv'), '--model', 'bayes', '--epochs', '20', '--out', str(tmp_path/'m'), '--json'])
-    assert rc == 0, err
-    assert json.loads(out)['model'] == 'bayes'
-    rc, out, err = run(['recommend', '--model', str(tmp_path/'m'), '--rate', '1=5,2=1', '-n', '3', '--json'])
-    assert rc == 0, err
-    recs = json.loads(out)
-    assert len(recs) == 3 and not {r['item'] for r in recs} & {1, 2}
 
 def test_too_many_items_is_one_clean_error(tmp_path):
     import pandas as pd

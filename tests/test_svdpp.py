@@ -58,12 +58,14 @@ def test_fold_in_moves_predictions_towards_ratings(fitted):
     assert not (m.hist_x[:,0] == 0).any()                                          # the trained model is untouched
     with torch.no_grad(): assert torch.allclose(fold_in(with_history(m, items), items, stars)(x), after)  # doing it by hand too changes nothing
 
-def test_cli_train_recommend_rate(tmp_path):
+@pytest.mark.parametrize('model', ['svdpp', 'svdpp-blend', 'bayes'])
+def test_cli_train_recommend_rate(tmp_path, model):
+    "The accuracy models from the command line: train, save, and recommend for a new user (`--rate`, fold-in)"
     df = synth_ratings(n_users=60, n_items=40, n_factors=3, seed=6)[0]
     df.to_csv(tmp_path/'r.csv', index=False)
-    rc, out, err = run(['train', '--data', str(tmp_path/'r.csv'), '--model', 'svdpp', '--epochs', '2', '--out', str(tmp_path/'m'), '--json'])
+    rc, out, err = run(['train', '--data', str(tmp_path/'r.csv'), '--model', model, '--epochs', '5', '--out', str(tmp_path/'m'), '--json'])
     assert rc == 0, err
-    assert json.loads(out)['model'] == 'svdpp'
+    assert json.loads(out)['model'] == model
     rc, out, err = run(['recommend', '--model', str(tmp_path/'m'), '--rate', '1=5,2=1', '-n', '3', '--json'])
     assert rc == 0, err
     recs = json.loads(out)
@@ -83,3 +85,10 @@ def test_blend_fits_both_parts_and_round_trips(fitted, tmp_path):
         d = save_model(tmp_path/'b', b, vocab, dict(model='svdpp-blend', **hp), None, dls.train.dataset.x)
         b2 = load_model(d)[0]
         assert torch.equal(b(x), b2(x)) and float(b2.shift) == float(b.shift) != 0
+    items, stars = torch.tensor([1, 2, 3, 4]), torch.tensor([5., 5., 1., 1.])
+    new = fold_in(b, items, stars)                 # the blend folds the new user into its SVD++ part
+    x0 = torch.stack([torch.zeros_like(items), items], 1)
+    with torch.no_grad():
+        before, after = b(x0), new(x0)
+        assert ((after - stars).abs() < (before - stars).abs()).all(), (before, after)
+        assert torch.equal(b(x), b2(x)) and not (b.hist_x[:,0] == 0).any()   # the trained blend is untouched
