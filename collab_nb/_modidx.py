@@ -3,6 +3,7 @@
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'collab_nb'},
   'syms': { 'collab_nb.bayes': { 'collab_nb.bayes.BayesMF': ('bayes.html#bayesmf', 'collab_nb/bayes.py'),
                                  'collab_nb.bayes.BayesMF.__init__': ('bayes.html#bayesmf.__init__', 'collab_nb/bayes.py'),
+                                 'collab_nb.bayes.BayesMF._cat': ('bayes.html#bayesmf._cat', 'collab_nb/bayes.py'),
                                  'collab_nb.bayes.BayesMF.fold_in': ('bayes.html#bayesmf.fold_in', 'collab_nb/bayes.py'),
                                  'collab_nb.bayes.BayesMF.forward': ('bayes.html#bayesmf.forward', 'collab_nb/bayes.py'),
                                  'collab_nb.bayes.BayesMF.load_draws': ('bayes.html#bayesmf.load_draws', 'collab_nb/bayes.py'),

@@ -147,6 +147,13 @@ class BayesMF(Module):
         self.users, self.items, self.mu = p(S, n_users, K), p(S, n_items, K), p(S)
         self.user_W, self.user_m, self.user_lam, self.alpha = p(S, n_items, K), p(S, K), p(S, K), p(S)
         self.rating_range = nn.Parameter(torch.tensor([-1e9, 1e9] if y_range is None else [float(o) for o in y_range]), requires_grad=False)
+    def _cat(self, t): return t.transpose(0, 1).reshape(t.shape[1], -1) / len(t)**0.5  # draws side by side, scaled
+    # the tables `model_tables` (and so `interpret`) reads: the draws' factors side by side, scaled so that dot products
+    # of rows are the draws' average interaction; the biases averaged over the draws
+    user_factors = property(lambda self: self._cat(self.users[..., 1:]))
+    item_factors = property(lambda self: self._cat(self.items[..., 1:]))
+    user_bias = property(lambda self: self.users[..., :1].mean(0))
+    item_bias = property(lambda self: self.items[..., :1].mean(0))
     def forward(self, x): # `(bs, 2)` long: user, item indices
         return (self.mu[:, None] + _dot(self.users, self.items, x[:, 0], x[:, 1])).mean(0).clamp(*self.rating_range.tolist())
     @torch.no_grad()

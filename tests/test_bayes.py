@@ -97,3 +97,14 @@ def test_too_many_items_is_one_clean_error(tmp_path):
     pd.DataFrame(dict(user=[1, 2]*2600, movie=range(1, 5201), rating=3.)).to_csv(tmp_path/'r.csv', index=False)
     rc, out, err = run(['train', '--data', str(tmp_path/'r.csv'), '--model', 'bayes'])
     assert rc == 2 and err.count('\n') <= 1 and err.startswith('error:') and 'svdpp' in err, err
+
+def test_tables_are_the_average_and_interpret_reads_them(fitted):
+    "The four tables `model_tables` finds reproduce the average of the draws exactly, so `interpret` works on the model"
+    from collab_nb.models import model_tables
+    from collab_nb.interpret import get_biases, get_factors
+    m, vocab, dls, hp = fitted
+    x = dls.valid.dataset.x
+    t = model_tables(m)
+    dot = m.mu.mean() + t.user_bias[x[:,0], 0] + t.item_bias[x[:,1], 0] + (t.user_factors[x[:,0]]*t.item_factors[x[:,1]]).sum(1)
+    with torch.no_grad(): assert torch.allclose(dot.clamp(*m.rating_range.tolist()), m(x), atol=1e-5)
+    assert get_factors(m).shape == (vocab.n_items, 125*hp['n_factors']) and get_biases(m, users=True).shape == (vocab.n_users,)
