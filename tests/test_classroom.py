@@ -14,7 +14,7 @@ ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
-LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking', '08b_bayes']
+LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking', '08_svdpp', '08b_bayes']
 
 @pytest.fixture(scope='module')
 def built(tmp_path_factory):
@@ -429,6 +429,66 @@ WRONG_RANKING = [
 
 @pytest.mark.parametrize('name,f,msg', WRONG_RANKING, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_RANKING)])
 def test_wrong_answer_feedback_ranking(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+# --- lesson 8 (SVD++): deliberately wrong answers get the specific sentence --------------------------------------------
+def _summary(y, items, offsets, alpha, how='ok'):
+    "Each user's `|N(u)|**-alpha * sum(y_j)`, or with a usual slip: mean, plain sum, alpha flipped, NaN when empty, offsets read as ends"
+    ends = torch.cat([offsets[1:], torch.tensor([len(items)])])
+    if how == 'ends': offsets, ends = torch.cat([torch.zeros(1, dtype=torch.long), offsets[:-1]]), offsets   # user u gets u-1's films
+    out = []
+    for s, e in zip(offsets.tolist(), ends.tolist()):
+        h, n = items[s:e], e - s
+        scale = dict(ok=n**-alpha if n else 0., ends=n**-alpha if n else 0., mean=1/n if n else 0., sum=1., flip=n**alpha, nan=n**-alpha if n else 1.)[how]
+        out.append(y[h].sum(0)*scale if how != 'nan' or n else torch.full((y.shape[1],), float('nan')))
+    return torch.stack(out)
+
+def _summary_bag(y, items, offsets, alpha):
+    "The lesson's way: `F.embedding_bag` with per-sample weights"
+    n = torch.diff(torch.cat([offsets, torch.tensor([len(items)])]))
+    w = torch.repeat_interleave(n.clamp(min=1).float(), n).pow(-alpha)
+    return F.embedding_bag(items, y, offsets, mode='sum', per_sample_weights=w)
+
+def _summary_mean_nan(y, items, offsets, alpha):
+    "A mean over each history (`torch.mean` of nothing is NaN)"
+    ends = torch.cat([offsets[1:], torch.tensor([len(items)])])
+    return torch.stack([y[items[s:e]].mean(0) for s, e in zip(offsets.tolist(), ends.tolist())])
+
+def _pairs(train, test, protocol, how='ok'):
+    "The (user, film) pairs N(u) may use under `protocol`, or with a usual slip"
+    trans = protocol == 'transductive'
+    both = torch.cat([train, test]) if (trans and how != 'no_test') or how == 'leak' else train
+    if how == 'test_only' and trans: both = test
+    if how == 'stars': return both.unique(dim=0)
+    res = both[:, :2]
+    if how == 'swap': res = res.flip(1)
+    return res if how == 'dups' else res.unique(dim=0)
+
+WRONG_SVDPP = [
+    ('implicit_summary', _summary, None),
+    ('implicit_summary', _summary_bag, None),
+    ('implicit_summary', lambda *a: _summary(*a).tolist(), None),                   # a list of lists
+    ('implicit_summary', lambda *a: _summary(*a, how='mean'), 'mean of the y vectors'),
+    ('implicit_summary', lambda *a: _summary(*a, how='sum'), 'without the |N(u)|**-alpha scaling'),
+    ('implicit_summary', lambda *a: _summary(*a, how='flip'), 'sign of alpha is flipped'),
+    ('implicit_summary', lambda *a: _summary(*a, how='nan'), 'empty history got NaN'),
+    ('implicit_summary', _summary_mean_nan, 'empty history got NaN'),
+    ('implicit_summary', lambda *a: _summary(*a, how='ends'), 'misread the offsets by one user'),
+    ('implicit_summary', lambda *a: _summary(*a)[:-1], 'one row per user'),
+    ('implicit_summary', lambda *a: _summary(*a).T, 'one summary of'),
+    ('history_pairs', _pairs, None),
+    ('history_pairs', lambda *a: _pairs(*a).flip(0).tolist(), None),                 # any order, a list
+    ('history_pairs', lambda *a: _pairs(*a, how='leak'), 'you added the test pairs'),
+    ('history_pairs', lambda *a: _pairs(*a, how='no_test'), 'left out the test pairs'),
+    ('history_pairs', lambda *a: _pairs(*a, how='test_only'), 'test pairs alone'),
+    ('history_pairs', lambda *a: _pairs(*a, how='stars'), 'you kept the stars'),
+    ('history_pairs', lambda *a: _pairs(*a, how='dups'), 'appear twice'),
+    ('history_pairs', lambda *a: _pairs(*a, how='swap'), '(film, user)'),
+    ('history_pairs', lambda *a: _pairs(*a).float(), 'integers'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_SVDPP, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_SVDPP)])
+def test_wrong_answer_feedback_svdpp(name, f, msg, capsys):
     test_wrong_answer_feedback(name, f, msg, capsys)
 
 # --- lesson 8b (Bayesian SVD++): deliberately wrong answers get the specific sentence ----------------------------------

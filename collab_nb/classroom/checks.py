@@ -16,8 +16,8 @@ from ..neural import CollabNN
 __all__ = ['EXERCISES', 'ExerciseError', 'exercise', 'lesson_exercises', 'check_ratings_density', 'check_encode_ids',
            'check_one_hot_lookup', 'check_match_scores', 'check_sigmoid_range', 'check_dot_product_bias_forward',
            'check_sgd_step', 'check_cosine_sim', 'check_most_similar', 'check_emb_sz_rule', 'check_collab_nn_forward',
-           'check_top_n_unrated', 'check_fold_in', 'check_ndcg_at_k', 'check_sample_negatives', 'check_user_posterior',
-           'check_draw']
+           'check_top_n_unrated', 'check_fold_in', 'check_ndcg_at_k', 'check_sample_negatives',
+           'check_implicit_summary', 'check_history_pairs', 'check_user_posterior', 'check_draw']
 
 # %% ../../nbs/14_checks.ipynb #13a23db9
 class ExerciseError(Exception):
@@ -539,6 +539,101 @@ def check_sample_negatives(f):
         hi, lo = int(cnt.argmax()), int(cnt.argmin())
         raise ExerciseError(f"some items come up far more often than others (item {free[hi]} {int(cnt[hi])} times, item {free[lo]} {int(cnt[lo])} times, about {mean:.0f} each expected): make every item without a positive equally likely")
     return f"{len(free)} free items of {n_items-1}, {big} draws per call"
+
+# %% ../../nbs/14_checks.ipynb #ccd5faff
+def _summary_ref(y, items, offsets, alpha, shift=0)->torch.Tensor:
+    "Each user's `|N(u)|**-alpha * sum(y[j] for j in N(u))` (zero for an empty history); `shift=±1` gives row `u` the history of user `u∓1`"
+    ends = torch.cat([offsets[1:], torch.tensor([len(items)])])
+    rows = []
+    for u in range(len(offsets)):
+        v = u - shift
+        h = items[offsets[v]:ends[v]] if 0 <= v < len(offsets) else items[:0]
+        rows.append(y[h].double().sum(0) * len(h)**-alpha if len(h) else torch.zeros(y.shape[1], dtype=torch.float64))
+    return torch.stack(rows)
+
+def _summary_case(g, empty_last:bool):
+    "`(y, items, offsets, alpha)`: 6-9 users with 0-7 distinct films each (at least two with 2+, one empty: in the middle or last)"
+    n_items, k, n_users = int(torch.randint(12, 30, (1,), generator=g)), int(torch.randint(2, 6, (1,), generator=g)), int(torch.randint(6, 10, (1,), generator=g))
+    lens = torch.randint(1, 8, (n_users,), generator=g)
+    big, gap = (n_users - 2, n_users - 1) if empty_last else (2, n_users // 2)
+    lens[0], lens[big], lens[gap] = max(int(lens[0]), 2), max(int(lens[big]), 3), 0
+    items = torch.cat([torch.randperm(n_items, generator=g)[:int(n)] for n in lens])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lens.cumsum(0)[:-1]])
+    return torch.randn(n_items, k, generator=g), items, offsets, 0.3 + 0.45*float(torch.rand(1, generator=g))
+
+@exercise('08_svdpp')
+def check_implicit_summary(f):
+    "Check `f(y, items, offsets, alpha)`: each user's `|N(u)|**-alpha * sum(y_j)` over their history (flat `items`, start `offsets`), zero when empty"
+    g = _gen()
+    for empty_last in (False, True):
+        y, items, offsets, alpha = _summary_case(g, empty_last)
+        n_users, k = len(offsets), y.shape[1]
+        res = _tensor(_call(f, y.clone(), items.clone(), offsets.clone(), alpha), f)
+        if _shape(res) in ((n_users - 1, k), (n_users + 1, k)):
+            raise ExerciseError(f"return one row per user ({n_users} users, shape {(n_users, k)}), got {_shape(res)}: `offsets` holds one start per user, and the last user's history runs to the end of `items`")
+        if _shape(res) != (n_users, k): raise ExerciseError(f"return one summary of {k} factors per user, shape {(n_users, k)}, got {_shape(res)}")
+        if not res.is_floating_point(): raise ExerciseError(f"the summaries should be floats, not {res.dtype}")
+        res = res.detach().double()
+        exp = _summary_ref(y, items, offsets, alpha)
+        close = lambda a, b: _close(a, b, atol=1e-4, rtol=1e-4)
+        if close(res, exp): continue
+        empty = torch.cat([offsets[1:], torch.tensor([len(items)])]) == offsets
+        if res[empty].isnan().any():
+            raise ExerciseError("a user with an empty history got NaN (0 films scaled by 0**-alpha, or a mean over nothing): their summary must be a row of zeros")
+        if res.isnan().any(): raise ExerciseError("some summaries are NaN although those users rated films")
+        if close(res, _summary_ref(y, items, offsets, 1.)):
+            raise ExerciseError(f"you took the mean of the y vectors, which ignores alpha: scale each user's sum by |N(u)|**-alpha (alpha={alpha:.2f} here, not 1)")
+        if close(res, _summary_ref(y, items, offsets, 0.)):
+            raise ExerciseError("you summed the y vectors without the |N(u)|**-alpha scaling, so a user who rated many films gets a summary many times longer")
+        if close(res, _summary_ref(y, items, offsets, -alpha)):
+            raise ExerciseError("the sign of alpha is flipped: you multiplied by |N(u)|**alpha, so longer histories are scaled up instead of down")
+        for s in (1, -1):
+            if close(res[1:-1], _summary_ref(y, items, offsets, alpha, shift=s)[1:-1]):
+                raise ExerciseError(f"each row holds the summary of the {'previous' if s == 1 else 'next'} user: user u's films are `items[offsets[u]:offsets[u+1]]` (and the last user's run to the end), so you misread the offsets by one user")
+        bad = next(u for u in range(n_users) if not close(res[u], exp[u]))
+        raise ExerciseError(f"the summary of user {bad} (one of {n_users}, with {int((torch.cat([offsets[1:], torch.tensor([len(items)])]) - offsets)[bad])} films, alpha={alpha:.2f}) is not |N(u)|**-alpha times the sum of their films' y vectors")
+    return "two batches of users, an empty history in the middle and at the end"
+
+# %% ../../nbs/14_checks.ipynb #529c0da4
+def _pair_set(x)->set: return set(map(tuple, x[:, :2].tolist()))
+
+def _history_case(g):
+    "`(train, test)`: `(n, 3)` long tensors of (user, film, stars); test holds new pairs and two a user rated again"
+    n_users, n_items = int(torch.randint(6, 12, (1,), generator=g)), int(torch.randint(10, 25, (1,), generator=g))
+    cells = torch.randperm(n_users*n_items, generator=g)
+    n, m = int(torch.randint(20, 40, (1,), generator=g)), int(torch.randint(6, 12, (1,), generator=g))
+    def table(c): return torch.stack([c // n_items, c % n_items, torch.randint(1, 6, (len(c),), generator=g)], 1)
+    train, test = table(cells[:n]), table(torch.cat([cells[n:n+m], cells[:2]]))
+    return train, test[torch.randperm(len(test), generator=g)]
+
+@exercise('08_svdpp')
+def check_history_pairs(f):
+    "Check `f(train, test, protocol)`: the (user, film) pairs N(u) may use, each once: the training pairs ('train-only'), or those and the test pairs ('transductive')"
+    g = _gen()
+    train, test = _history_case(g)
+    trn, tst = _pair_set(train), _pair_set(test)
+    for protocol, exp in (('train-only', trn), ('transductive', trn | tst)):
+        res = _tensor(_call(f, train.clone(), test.clone(), protocol), f)
+        if res.ndim == 2 and res.shape[1] == 3:
+            raise ExerciseError(f"{protocol}: you kept the stars (3 columns): the history is only which films each user rated, (user, film) pairs, and under the transductive protocol the test stars are not known anyway")
+        if res.ndim != 2 or res.shape[1] != 2: raise ExerciseError(f"{protocol}: return one (user, film) pair per row, shape (n, 2), got {_shape(res)}")
+        if res.is_floating_point(): raise ExerciseError(f"{protocol}: the pairs are indices and should be integers (`torch.long`), not {res.dtype}")
+        got = _pair_set(res)
+        if got == exp and len(res) > len(got):
+            raise ExerciseError(f"{protocol}: {len(res) - len(got)} pairs appear twice (a film the user rated in both tables): keep each (user, film) pair once, or that film counts double in the user's sum")
+        if got == exp: continue
+        if got == {(i, u) for u, i in exp}: raise ExerciseError(f"{protocol}: your pairs are (film, user): keep the columns in the order (user, film)")
+        if protocol == 'train-only' and got == trn | tst:
+            raise ExerciseError("train-only: you added the test pairs, so the model learns from which films each user is about to be tested on: that leak is the transductive protocol, which must be asked for")
+        if protocol == 'train-only' and got & (tst - trn):
+            raise ExerciseError(f"train-only: {len(got & (tst - trn))} test pairs leaked into the history: under this protocol N(u) holds the training pairs only")
+        if protocol == 'transductive' and got == trn:
+            raise ExerciseError("transductive: you left out the test pairs: this protocol adds the films each user is tested on (not their stars) to the training pairs")
+        if protocol == 'transductive' and got == tst:
+            raise ExerciseError("transductive: you returned the test pairs alone: the history is the training pairs plus the test pairs")
+        missing, extra = exp - got, got - exp
+        raise ExerciseError(f"{protocol}: {len(missing)} pairs missing and {len(extra)} pairs that belong to neither table" + (f", e.g. {sorted(extra)[0]}" if extra else ''))
+    return f"{len(trn)} training and {len(tst)} test pairs, {len(trn & tst)} in both"
 
 # %% ../../nbs/14_checks.ipynb #ac64635a
 def _posterior_ref(lam, X, r, alpha, alpha_P=True, alpha_b=True, prior=True, diag=True):
