@@ -14,7 +14,7 @@ ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
-LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking', '08_svdpp', '08b_bayes']
+LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking', '08_svdpp', '08b_bayes', '09_fast']
 
 @pytest.fixture(scope='module')
 def built(tmp_path_factory):
@@ -558,3 +558,41 @@ def test_posterior_through_the_judge(tmp_path):
         res = {k: judge('user_posterior', Remote(k, ch)) for k in ('good', 'cov')}
     finally: (tmp_path/'done').touch(); th.join()
     assert res['good'][0] == 'pass' and res['cov'][0] == 'fail' and 'covariance' in res['cov'][1], res
+
+# --- lesson 9 (training fast): deliberately wrong answers get the specific sentence --------------------------------------
+def _rows(tables, x, how='ok'):
+    "The batch mean of the squared looked-up rows, or with a usual slip"
+    if how == 'whole': return sum(t.pow(2).sum() for t in tables if t is not None)
+    res = 0.
+    for t, c in zip(tables[:2] if how == 'no_bias' else tables, (0, 1, 0, 1)):
+        if t is None: continue
+        idx = x[:, c].unique() if how == 'unique' else x[:, c]
+        res = res + (t[idx].pow(2).mean() if how == 'elements' else t[idx].pow(2).sum(1).sum() if how != 'sum' else t[idx].pow(2).sum())
+    if how in ('sum', 'elements'): return res
+    return res / len(x)
+
+def _rows_vectorised(tables, x):
+    "One row per rating: the squared norms summed over the tables, then the batch mean"
+    per = [t[x[:, c]].pow(2).reshape(len(x), -1).sum(1) for t, c in zip(tables, (0, 1, 0, 1)) if t is not None]
+    return torch.stack(per).sum(0).mean()
+
+def _rows_detached(tables, x):
+    with torch.no_grad(): return _rows(tables, x)
+
+WRONG_FAST = [
+    ('row_l2', _rows, None),
+    ('row_l2', _rows_vectorised, None),
+    ('row_l2', lambda t, x: _rows(t, x, 'whole'), 'whole tables'),
+    ('row_l2', lambda t, x: _rows(t, x, 'whole')/len(x), 'whole tables'),
+    ('row_l2', lambda t, x: _rows(t, x, 'sum'), 'summed over the batch'),
+    ('row_l2', lambda t, x: _rows(t, x, 'no_bias'), 'left out the biases'),
+    ('row_l2', lambda t, x: _rows(t, x, 'unique'), 'only once'),
+    ('row_l2', lambda t, x: _rows(t, x, 'elements'), 'number of factors'),
+    ('row_l2', lambda t, x: _rows(t, x).item(), 'Python number'),
+    ('row_l2', _rows_detached, 'no gradient'),
+    ('row_l2', lambda t, x: _rows(t, x).reshape(1, 1).expand(2, 1), 'return one number'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_FAST, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_FAST)])
+def test_wrong_answer_feedback_fast(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)

@@ -17,7 +17,7 @@ __all__ = ['EXERCISES', 'ExerciseError', 'exercise', 'lesson_exercises', 'check_
            'check_one_hot_lookup', 'check_match_scores', 'check_sigmoid_range', 'check_dot_product_bias_forward',
            'check_sgd_step', 'check_cosine_sim', 'check_most_similar', 'check_emb_sz_rule', 'check_collab_nn_forward',
            'check_top_n_unrated', 'check_fold_in', 'check_ndcg_at_k', 'check_sample_negatives',
-           'check_implicit_summary', 'check_history_pairs', 'check_user_posterior', 'check_draw']
+           'check_implicit_summary', 'check_history_pairs', 'check_user_posterior', 'check_draw', 'check_row_l2']
 
 # %% ../../nbs/14_checks.ipynb #13a23db9
 class ExerciseError(Exception):
@@ -745,3 +745,57 @@ def check_draw(f):
     j = min(range(len(slips)), key=err.__getitem__)
     if err[j] < 0.2: raise ExerciseError(slips[j][1])
     raise ExerciseError(f"the sample covariance of {n} draws is far from `precision⁻¹` (largest error {float((S - torch.linalg.inv(P)).abs().max()):.3g})")
+
+# %% ../../nbs/14_checks.ipynb #9dbdf405
+def _row_l2_ref(tables, x, biases=True, unique=False, reduce='mean')->torch.Tensor:
+    "Batch mean of the squared norms of the rows each rating looks up; or a usual slip (no biases, a repeated row once, a sum)"
+    res = 0.
+    for t, col in zip(tables if biases else tables[:2], (0, 1, 0, 1)):
+        if t is None: continue
+        idx = x[:, col].unique() if unique else x[:, col]
+        res = res + t[idx].pow(2).sum()
+    return res / (1 if reduce == 'sum' else len(x))
+
+def _row_l2_case(g, with_bias:bool=True):
+    "`(tables, x)`: random `(user factors, item factors, user biases, item biases)` that require grad, and a batch whose users and films repeat"
+    nu, ni, k = int(torch.randint(8, 15, (1,), generator=g)), int(torch.randint(16, 30, (1,), generator=g)), int(torch.randint(2, 6, (1,), generator=g))
+    shapes = [(nu, k), (ni, k), (nu, 1), (ni, 1)]
+    tables = tuple(torch.randn(*s, generator=g, dtype=torch.float64).requires_grad_() if with_bias or j < 2 else None for j, s in enumerate(shapes))
+    bs = int(torch.randint(20, 40, (1,), generator=g))
+    x = torch.stack([torch.randint(1, nu, (bs,), generator=g), torch.randint(1, ni, (bs,), generator=g)], 1)
+    return tables, x
+
+@exercise('09_fast')
+def check_row_l2(f):
+    "Check `f(tables, x)`: the batch mean of the squared norms of the table rows each rating of `x` looks up (None tables skipped), differentiable"
+    g = _gen()
+    for with_bias in (True, False):
+        tables, x = _row_l2_case(g, with_bias)
+        res = _call(f, tables, x.clone())
+        if isinstance(res, (int, float)) and not isinstance(res, bool):
+            raise ExerciseError("you returned a Python number, which has no gradient: the penalty is added to the loss, so return the tensor (no `.item()`)")
+        res = _tensor(res, f)
+        if res.numel() != 1: raise ExerciseError(f"return one number (a 0-d tensor), the penalty of the whole batch, not shape {_shape(res)}")
+        if not res.requires_grad: raise ExerciseError("the result has no gradient (detached, or computed under `no_grad`): the penalty must be differentiable, since it is added to the loss")
+        num = lambda t: float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
+        val = num(res)
+        same = lambda t: abs(val - num(t)) <= 1e-6*max(1., abs(num(t)))
+        exp = _row_l2_ref(tables, x)
+        if not same(exp):
+            bs = len(x)
+            whole = sum(float(t.detach().pow(2).sum()) for t in tables if t is not None)
+            if same(whole) or same(whole/bs) or same(whole/sum(t.numel() for t in tables if t is not None)):
+                raise ExerciseError("you penalised the whole tables: the penalty covers only the rows the batch looks up, once per rating that uses them")
+            if same(_row_l2_ref(tables, x, reduce='sum')): raise ExerciseError(f"you summed over the batch instead of averaging: divide by the batch size ({bs} ratings here), so the penalty does not grow with the batch")
+            if with_bias and (same(_row_l2_ref(tables, x, biases=False)) or same(_row_l2_ref(tables, x, biases=False, reduce='sum'))):
+                raise ExerciseError("you left out the biases: every table the batch looks up is penalised, the user's and the film's bias as well as their factors")
+            if same(_row_l2_ref(tables, x, unique=True)) or same(_row_l2_ref(tables, x, unique=True, reduce='sum')):
+                raise ExerciseError("you counted a row the batch uses several times only once: penalise it once per rating that looks it up, as its gradient is applied once per rating")
+            if same(sum(t[x[:, c]].pow(2).mean() for t, c in zip(tables, (0, 1, 0, 1)) if t is not None)):
+                raise ExerciseError("you averaged over every number of each looked-up block, which also divides by the number of factors: sum each rating's squared rows, then average over the ratings")
+            raise ExerciseError(f"got {val:.4g} for a batch of {bs} ratings, expected {num(exp):.4g}")
+        gr = torch.autograd.grad(res, [t for t in tables if t is not None], allow_unused=True)
+        ge = torch.autograd.grad(exp, [t for t in tables if t is not None])
+        if any(a is None or not _close(a, b, atol=1e-6, rtol=1e-5) for a, b in zip(gr, ge)):
+            raise ExerciseError("the value is right but its gradient with respect to the tables is not: compute it from the tables themselves, with no detached copies")
+    return f"batches of {len(x)} ratings, with and without biases"
