@@ -514,6 +514,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'collab_nb.svdpp._svdpp': ('svdpp.html#_svdpp', 'collab_nb/svdpp.py'),
                                  'collab_nb.svdpp._svdpp_blend': ('svdpp.html#_svdpp_blend', 'collab_nb/svdpp.py'),
                                  'collab_nb.svdpp.fit_autorec': ('svdpp.html#fit_autorec', 'collab_nb/svdpp.py'),
+                                 'collab_nb.svdpp.history_pairs_for': ('svdpp.html#history_pairs_for', 'collab_nb/svdpp.py'),
                                  'collab_nb.svdpp.svdpp_blend_setup': ('svdpp.html#svdpp_blend_setup', 'collab_nb/svdpp.py'),
                                  'collab_nb.svdpp.svdpp_setup': ('svdpp.html#svdpp_setup', 'collab_nb/svdpp.py')},
             'collab_nb.train': { 'collab_nb.train.FusedDot': ('fast.html#fuseddot', 'collab_nb/train.py'),

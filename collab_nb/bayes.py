@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from fastai.torch_core import Module
 from .models import register_model
+from .svdpp import history_pairs_for
 
 # %% auto #0
 __all__ = ['MAX_SIDE', 'implicit_matrix', 'gaussian_posterior', 'sample_posterior', 'GibbsSide', 'gibbs', 'BayesMF',
@@ -20,6 +21,11 @@ def _csr(rows, cols, vals, n_rows:int, n_cols:int)->torch.Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # torch calls its sparse CSR support beta
         return torch.sparse_coo_tensor(torch.stack([rows, cols]), vals.float(), (n_rows, n_cols)).coalesce().to_sparse_csr()
+
+def _transpose(t:torch.Tensor)->torch.Tensor:
+    "Sparse CSR transpose of the sparse CSR `t`"
+    c = t.to_sparse_coo().coalesce()
+    return _csr(c.indices()[1], c.indices()[0], c.values(), t.shape[1], t.shape[0])
 
 def implicit_matrix(rows:torch.Tensor, # row index of each pair (e.g. users)
                     cols:torch.Tensor, # column index of each pair (e.g. the films they rated)
@@ -66,10 +72,8 @@ class GibbsSide:
                  n_factors:int, # factors per vector
                 ):
         self.N, self.B, self.Y = N, B, Y
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            self.NT = N.to_sparse_coo().t().coalesce().to_sparse_csr()
-            ev, E = torch.linalg.eigh((self.NT @ N.to_dense()).double())  # NᵀN = E diag(ev) Eᵀ, once
+        self.NT = _transpose(N)
+        ev, E = torch.linalg.eigh((self.NT @ N.to_dense()).double())  # NᵀN = E diag(ev) Eᵀ, once
         self.ev, self.E = ev.clamp(min=0).float(), E.float()
         n, K = N.shape[0], n_factors + 1
         self.R = torch.cat([torch.zeros(n, 1), 0.1*torch.randn(n, n_factors)], 1)
@@ -124,11 +128,6 @@ def gibbs(x:torch.Tensor, # `(n, 2)` long: user, item indices of the training ra
         out += [(U.R, V.R, mu, U.W, U.m, U.lam, alpha)]*keep.count(it)
     return {k: torch.stack([torch.as_tensor(o[j]) for o in out]) for j, k in enumerate(('users', 'items', 'mu', 'user_W', 'user_m', 'user_lam', 'alpha'))}
 
-def _transpose(t:torch.Tensor)->torch.Tensor:
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return t.to_sparse_coo().t().coalesce().to_sparse_csr()
-
 # %% ../nbs/08b_bayes.ipynb #d0df744e
 MAX_SIDE = 4001  # rows of a side's table (incl. `#na#`): its `NᵀN` eigenbasis costs about 20 s and 130 MB at this size
 
@@ -182,11 +181,8 @@ class BayesMF(Module):
 def bayes_setup(model:BayesMF, dls, hp:dict):
     "`BayesMF`'s `setup`: Gibbs sampling on the training ratings (`hp['epochs']` sweeps); leaves nothing for `fit_model`"
     x, y, v = dls.train.dataset.x, dls.train.dataset.y[:, 0], dls.vocab
-    h = x
-    if hp.get('extra_history') is not None:
-        e = v.encode(hp['extra_history'])
-        h = torch.cat([x, e[(e > 0).all(1)]])
-    draws = gibbs(x, y, v.n_users, v.n_items, model.users.shape[-1] - 1, hp['epochs'], hp.get('burn', 50), len(model.mu), h)
+    draws = gibbs(x, y, v.n_users, v.n_items, model.users.shape[-1] - 1, hp['epochs'], hp.get('burn', 50), len(model.mu),
+                  history=history_pairs_for(dls, hp))  # the pairs SVD++'s history may hold, under the same protocols
     model.load_draws(draws).rating_range.data = torch.tensor([float(o) for o in dls.rating_range])
 
 def _bayes(n_users, n_items, n_factors=10, y_range=(0, 5.5), **kw): return BayesMF(n_users, n_items, n_factors, y_range)

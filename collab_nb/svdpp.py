@@ -14,7 +14,8 @@ from .models import register_model
 from .ranking import HistoryModel
 
 # %% auto #0
-__all__ = ['SVDpp', 'ImplicitL2', 'svdpp_setup', 'ItemAutoRec', 'fit_autorec', 'SVDppBlend', 'FitAutoRec', 'svdpp_blend_setup']
+__all__ = ['SVDpp', 'ImplicitL2', 'history_pairs_for', 'svdpp_setup', 'ItemAutoRec', 'fit_autorec', 'SVDppBlend', 'FitAutoRec',
+           'svdpp_blend_setup']
 
 # %% ../nbs/08_svdpp.ipynb #4094eaaa
 class SVDpp(HistoryModel):
@@ -60,14 +61,17 @@ class ImplicitL2(Callback):
         imp, self.model.imp = getattr(self.model, 'imp', None), None
         if self.training and self.wd and imp is not None: self.learn.loss_grad = self.loss_grad + self.wd*imp.pow(2).sum(1).mean()
 
-def svdpp_setup(model, dls, hp):
-    "`SVDpp`'s `setup`: history = the training pairs (plus `hp['extra_history']` pairs, unrated, for the transductive protocol)"
+def history_pairs_for(dls, hp:dict)->torch.Tensor:
+    "The `(user, item)` index pairs a history may hold: the training pairs, plus `hp['extra_history']` (unrated) for the transductive protocol"
     x = dls.train.dataset.x
-    if hp.get('extra_history') is not None:
-        e = dls.vocab.encode(hp['extra_history'])
-        x = torch.cat([x, e[(e > 0).all(1)]])
+    if hp.get('extra_history') is None: return x
+    e = dls.vocab.encode(hp['extra_history'])
+    return torch.cat([x, e[(e > 0).all(1)]])
+
+def svdpp_setup(model, dls, hp):
+    "`SVDpp`'s `setup`: its history is `history_pairs_for(dls, hp)`"
     model.alpha, model.p = hp.get('alpha', model.alpha), hp.get('p', model.p)
-    model.set_history(x)
+    model.set_history(history_pairs_for(dls, hp))
     return dict(reg='rows', fused=False, cbs=[ImplicitL2(hp.get('wd_y', hp['wd']))])
 
 def _svdpp(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDpp(n_users, n_items, n_factors, y_range, **kw)

@@ -25,7 +25,7 @@ def _history_seen(monkeypatch, trn, val, **kw):
     seen = {}
     orig = B.gibbs
     def spy(x, y, *a, **k):
-        seen['x'], seen['h'] = x, a[6] if len(a) > 6 else k.get('history')
+        seen['x'], seen['h'] = x, k['history']
         return orig(x, y, *a, **k)
     monkeypatch.setattr(B, 'gibbs', spy)
     m, vocab, dls, hp = train_model(trn, 'bayes', val, seed=0, epochs=3, burn=1, **kw)
