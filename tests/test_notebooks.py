@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 from nbouts import check, compare_cell
 
-NBS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+NBS = sorted(p for p in [*(ROOT/'nbs').glob('*.ipynb'), *(ROOT/'nbs'/'reference').glob('*.ipynb')] if not p.name.startswith('_'))
 # the exercise sources (with their solutions) run here too; tests/test_classroom.py judges the exercises of their solution
 # versions in-process and checks that the student versions fail with the stub message
 EXERCISES = sorted(p for p in (ROOT/'collab_nb'/'classroom'/'exercises').glob('*.ipynb') if not p.name.startswith(('_', '.')))
@@ -38,7 +38,7 @@ def test_comparison_catches_stale_outputs():
     assert 'text differs' in compare_cell(verdict('✓ match_scores: correct (a batch of 9 pairs)\n'), verdict('✓ cosine_sim: correct (9 rows)\n'))
     assert 'numbers differ' in compare_cell(verdict('✓ f: correct (3 rows)\nmse 0.81\n'), verdict('✓ f: correct (4 rows)\nmse 0.95\n'))
 
-@pytest.mark.parametrize('nb', NBS + EXERCISES, ids=lambda p: p.name if p.parent.name == 'nbs' else f'exercises/{p.name}')
+@pytest.mark.parametrize('nb', NBS + EXERCISES, ids=lambda p: p.relative_to(ROOT/'nbs').as_posix() if p.is_relative_to(ROOT/'nbs') else f'exercises/{p.name}')
 def test_notebook_outputs_current(nb):
     probs = check(nb)
     assert not probs, '\n'.join(probs)
