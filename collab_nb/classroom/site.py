@@ -11,7 +11,7 @@ from nbconvert import HTMLExporter
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 import collab_nb
-from .checks import _first_line
+from .checks.core import first_line
 from .handout import exercise_sources, build_exercises
 
 # %% auto #0
@@ -79,8 +79,8 @@ def build_site(out_dir, # folder to write the site into
         nb = nbformat.read(p, as_version=4)
         if execute:
             try: NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(p.parent)}}).execute(env=_kernel_env())
-            except CellExecutionError as e: failed.append(f"{p.stem} ({getattr(e, 'ename', 'Error')}: {_first_line(getattr(e, 'evalue', e))})")
-            except Exception as e: failed.append(f"{p.stem} ({type(e).__name__}: {_first_line(e)})")
+            except CellExecutionError as e: failed.append(f"{p.stem} ({getattr(e, 'ename', 'Error')}: {first_line(getattr(e, 'evalue', e))})")
+            except Exception as e: failed.append(f"{p.stem} ({type(e).__name__}: {first_line(e)})")
         t, s = _nb_title(nb, p.stem)
         body, _ = exporter.from_notebook_node(site_clean(nb), resources={'metadata': {'name': t}})
         (out/f"{p.stem}.html").write_text(body, encoding='utf-8')
