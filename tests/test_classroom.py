@@ -1,20 +1,16 @@
-"The classroom: checkers, student/solution versions, the grader (own processes, time limit) and the course site."
-import csv, json, os, re, shutil, subprocess, sys, time
+"The classroom: checkers (one module per lesson), student/solution versions, and the course site. The grader: tests/test_grader_*.py."
+import csv, json, os, re, shutil, subprocess, sys
 from html.parser import HTMLParser
 from pathlib import Path
 import nbformat, pytest, torch
 import torch.nn.functional as F
-from types import SimpleNamespace
-import collab_nb.classroom.checks as checks, collab_nb.classroom.handout as handout
-import collab_nb.classroom.grader as grader, collab_nb.classroom.site as site
-from collab_nb.classroom.checks import ExerciseError, EXERCISES, lesson_exercises
-from collab_nb.classroom.handout import build_exercises, STUB, YOUR_ANSWER, SOL_BEGIN
+import collab_nb.classroom.checks as checks
+from collab_nb.classroom.checks import ExerciseError, EXERCISES, LESSONS, lesson_exercises
+from collab_nb.classroom.handout import build_exercises, exercise_sources, drop_markers, STUB, YOUR_ANSWER, SOL_BEGIN
 from collab_nb.classroom.judge import judge
-ex = SimpleNamespace(**{k: v for m in (checks, handout, grader, site) for k,v in vars(m).items() if not k.startswith('__')})
+from collab_nb.classroom import grader, site
 
 ROOT = Path(__file__).resolve().parents[1]
-EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
-LESSONS = ['00_data', '01_lookup', '02_dot_product', '03_interpret', '04_collab_nn', '05_recommend', '07_ranking', '08_svdpp', '08b_bayes', '09_fast']
 
 @pytest.fixture(scope='module')
 def built(tmp_path_factory):
@@ -22,31 +18,35 @@ def built(tmp_path_factory):
     build_exercises(d)
     return d
 
-def run_cells(nb_path, cwd):
-    "Execute every code cell of a notebook in-process, carrying on after errors (like the grader); return its namespace"
-    nb, ns, old = nbformat.read(nb_path, as_version=4), {'__name__': '__main__'}, os.getcwd()
-    os.chdir(cwd)
-    try:
-        for c in nb.cells:
-            if c.cell_type != 'code': continue
-            try: exec(compile(c.source, str(nb_path), 'exec'), ns)
-            except Exception: pass
-    finally: os.chdir(old)
-    return ns
-
-def verdicts(nb_path, ns)->dict:
-    "{exercise: (status, message)}: each exercise judged (as the grader does) on the function its check cell names"
-    calls = ex._check_cells(nbformat.read(nb_path, as_version=4))
-    return {e: judge(e, ns[name]) for e, (_, name) in calls.items()}
-
 def test_every_lesson_has_exercises_and_sources():
+    "Lesson ids are the lesson notebooks' names; each has its exercise notebook, its checkers' module and their reference notebook"
     test_lessons = sorted({v['lesson'] for v in EXERCISES.values()})
-    assert test_lessons == LESSONS
-    assert [p.stem for p in ex.exercise_sources()] == LESSONS
-    for p in ex.exercise_sources():
+    assert test_lessons == sorted(LESSONS) == [p.stem for p in exercise_sources()]
+    for l, mod in LESSONS.items():
+        assert (ROOT/'nbs'/f'{l}.ipynb').exists(), l
+        assert (ROOT/'nbs'/'reference'/f'checks_{l}.ipynb').exists() and (ROOT/'collab_nb'/'classroom'/'checks'/f'{mod}.py').exists(), l
+        assert {v['module'] for k, v in EXERCISES.items() if v['lesson'] == l} == {f'collab_nb.classroom.checks.{mod}'}
+    for p in exercise_sources():
         src = p.read_text()
         for name in lesson_exercises(p.stem): assert f'check_{name}(' in src, (p.name, name)
         assert src.count('**Model answer') >= 4, p.name
+
+def test_checkers_importable_from_the_package():
+    "What the exercise notebooks import: every checker from `collab_nb.classroom.checks`, and nothing private with `*`"
+    ns = {}
+    exec('from collab_nb.classroom.checks import *', ns)
+    assert {f'check_{k}' for k in EXERCISES} <= set(ns) and {'EXERCISES', 'ExerciseError', 'lesson_exercises'} <= set(ns)
+    assert not [k for k in ns if k.startswith('_') and k != '__builtins__']
+    from collab_nb.classroom.checks import check_fold_in, check_row_l2
+    assert check_fold_in.lesson == '06_recommend' and check_row_l2.lesson == '09_fast'
+
+def test_no_module_imports_anothers_private_names():
+    "Modules of the classroom import only public names from each other (issue 23: `grader`/`site` imported `_first_line`)"
+    bad = []
+    for p in (ROOT/'collab_nb'/'classroom').rglob('*.py'):
+        for m in re.finditer(r'^from (\.\S*|collab_nb\S*) import (.+)$', p.read_text(), re.M):
+            bad += [f'{p.name}: {n.strip()}' for n in m.group(2).split(',') if n.strip().startswith('_')]
+    assert not bad, bad
 
 def test_build_versions(built):
     for l in LESSONS:
@@ -66,20 +66,27 @@ def test_build_versions(built):
             first = c.source.split(SOL_BEGIN)[1].splitlines()[1].strip()
             assert first and first not in stu_src and first in sol_src, first
 
-def test_solution_versions_pass(built, tmp_path):
-    """Each exercise of the solution versions, judged as the grader judges it, passes (that the exercise sources run top to
-    bottom in a kernel, with their stored outputs, is checked in tests/test_notebooks.py)"""
-    res = {}
-    for l in LESSONS:
-        nb = built/'solution'/f'{l}.ipynb'
-        res.update(verdicts(nb, run_cells(nb, tmp_path)))
-    assert set(res) == set(EXERCISES) and all(st == 'pass' for st,_ in res.values()), res
+def test_solution_versions_are_the_sources(built):
+    """Each solution version's code cells are its source's, with the solution-marker lines removed: judging the source (which
+    tests/test_notebooks.py does, in the kernel that checks its stored outputs) judges the solution version"""
+    for p in exercise_sources():
+        src, sol = nbformat.read(p, as_version=4), nbformat.read(built/'solution'/p.name, as_version=4)
+        assert [drop_markers(c.source) for c in src.cells if c.cell_type == 'code'] == [c.source for c in sol.cells if c.cell_type == 'code'], p.name
+        assert [c.source for c in src.cells if c.cell_type == 'markdown'] == [c.source for c in sol.cells if c.cell_type == 'markdown'], p.name
+        assert sum(SOL_BEGIN in c.source for c in src.cells) == len(lesson_exercises(p.stem)), p.name
 
-def test_student_versions_fail_with_stub_message(built, tmp_path):
+def _needed_cells(nb)->list:
+    "The code cells a student version needs to define its exercises: the stubbed ones, and those that only import"
+    imports = lambda s: all(l.startswith(('import ', 'from ', '#')) or not l.strip() for l in s.splitlines())
+    return [c.source for c in nb.cells if c.cell_type == 'code' and (STUB in c.source or imports(c.source))]
+
+def test_student_versions_fail_with_stub_message(built):
+    "Each exercise of each student version, judged on the function its check cell names, fails with the stub's sentence"
     res = {}
     for l in LESSONS:
-        nb = built/'student'/f'{l}.ipynb'
-        res.update(verdicts(nb, run_cells(nb, tmp_path)))
+        nb, ns = nbformat.read(built/'student'/f'{l}.ipynb', as_version=4), {'__name__': '__main__'}
+        for src in _needed_cells(nb): exec(compile(src, l, 'exec'), ns)
+        res.update({e: judge(e, ns[name]) for e, (_, name) in grader.check_cells(nb).items()})
     assert set(res) == set(EXERCISES)
     for name, (st, msg) in res.items():
         assert st == 'fail' and 'is not written yet' in msg and 'replace this line with your solution' in msg, (name, msg)
@@ -188,207 +195,6 @@ def test_hard_coded_output_fails():
     EXERCISES['ratings_density']['check'](dens)
     with pytest.raises(ExerciseError): EXERCISES['ratings_density']['check'](lambda df: seen2[0])
 
-# --- the grader -------------------------------------------------------------------------------------------------
-def _edit(nb_path, out, fn=None, prepend=None):
-    "Copy a notebook, changing code cells with `fn(source)` and/or inserting a code cell after the imports"
-    nb = nbformat.read(nb_path, as_version=4)
-    if fn:
-        for c in nb.cells:
-            if c.cell_type == 'code': c.source = fn(c.source)
-    if prepend:
-        i = next(i for i,c in enumerate(nb.cells) if c.cell_type == 'code')
-        nb.cells.insert(i+1, nbformat.v4.new_code_cell(prepend))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out)
-
-def test_grade_cli(built, tmp_path):
-    "Correct, wrong, crashing, looping (uninterruptibly / inside one exercise), file-deleting, untouched: the right CSV, in time"
-    sol, subs = built/'solution'/'01_lookup.ipynb', tmp_path/'subs'
-    _edit(sol, subs/'ann'/'01_lookup.ipynb')
-    _edit(sol, subs/'bob'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'return users @ items.T'))
-    _edit(sol, subs/'cat'/'01_lookup.ipynb', prepend='import os; os._exit(1)')
-    _edit(sol, subs/'dan'/'01_lookup.ipynb', prepend='import time\nwhile True:\n    try: time.sleep(0.05)\n    except KeyboardInterrupt: pass')
-    _edit(sol, subs/'gil'/'01_lookup.ipynb', fn=lambda s: s.replace('return (users * items).sum(dim=1)', 'while True: pass'))
-    _edit(sol, subs/'eve'/'renamed.ipynb', prepend='import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)')
-    _edit(built/'student'/'01_lookup.ipynb', subs/'fay'/'01_lookup.ipynb')
-    out, timeout = tmp_path/'grades.csv', 45  # generous: a loaded CI machine imports torch and fastai slowly in a fresh kernel
-    t = time.time()
-    r = subprocess.run([EXE, 'grade', str(subs), '--out', str(out), '--timeout', str(timeout), '--cell-timeout', '20', '--json'],
-                       capture_output=True, text=True, timeout=600)
-    secs = time.time() - t
-    assert r.returncode == 0, r.stderr
-    assert secs < 4*timeout + 60, secs  # 7 notebooks, 2 at a time, the looping ones stopped at their limits
-    summary = json.loads(r.stdout)
-    rows = list(csv.DictReader(open(out)))
-    assert summary['rows'] == len(rows) == 14 and summary['students'] == 7
-    got = {(r['student'], r['exercise']): (r['status'], r['score'], r['message']) for r in rows}
-    assert list(rows[0]) == ex.GRADE_FIELDS
-    st = {k: v[0] for k,v in got.items()}
-    assert st == {('ann','one_hot_lookup'): 'pass', ('ann','match_scores'): 'pass',
-                  ('bob','one_hot_lookup'): 'pass', ('bob','match_scores'): 'fail',
-                  ('cat','one_hot_lookup'): 'crash', ('cat','match_scores'): 'crash',
-                  ('dan','one_hot_lookup'): 'timeout', ('dan','match_scores'): 'timeout',
-                  ('eve','one_hot_lookup'): 'pass', ('eve','match_scores'): 'pass',
-                  ('fay','one_hot_lookup'): 'fail', ('fay','match_scores'): 'fail',
-                  ('gil','one_hot_lookup'): 'pass', ('gil','match_scores'): 'timeout'}, got
-    assert 'every user against every item' in got[('bob','match_scores')][2]
-    assert 'not written yet' in got[('fay','match_scores')][2]
-    assert 'did not finish within' in got[('dan','match_scores')][2]
-    assert 'did not answer in time' in got[('gil','match_scores')][2]
-    assert 'kernel died' in got[('cat','match_scores')][2]
-    assert summary['per_student'] == dict(ann=2, bob=1, cat=0, dan=0, eve=2, fay=0, gil=1)
-    # the grader's own limits: the child ready within timeout + 60 s (start-up included), judging within timeout, 10 s to stop
-    assert float(next(r for r in rows if r['student']=='dan')['seconds']) < 2*timeout + 70
-
-def test_grade_finds_what_to_judge(built, tmp_path):
-    "The grader judges the function each check cell names; a deleted check cell, or one not called on a name, is missing"
-    nb = nbformat.read(built/'solution'/'01_lookup.ipynb', as_version=4)
-    calls = ex._check_cells(nb)
-    assert {k: name for k, (_, name) in calls.items()} == dict(one_hot_lookup='one_hot_lookup', match_scores='match_scores')
-    assert all('check_' + k in nb.cells[i].source for k, (i, _) in calls.items())
-    nb.cells = [c for c in nb.cells if 'check_match_scores(' not in c.source]
-    for c in nb.cells:
-        if 'check_one_hot_lookup(' in c.source: c.source = 'check_one_hot_lookup(lambda idx, w: w[idx])'
-    calls = ex._check_cells(nb)
-    assert calls['one_hot_lookup'][1] is None and 'match_scores' not in calls
-    res = ex._verdicts('01_lookup', calls, tmp_path, None, 'ok', 10, None)  # nothing is left to ask the kernel
-    assert {k: st for k, (st, _) in res.items()} == dict(one_hot_lookup='missing', match_scores='missing')
-    assert 'by name' in res['one_hot_lookup'][1] and 'no `check_match_scores(...)` cell' in res['match_scores'][1]
-
-def test_cli_exercises_bad_input(tmp_path):
-    "The handouts themselves are built by the console script in tests/test_package.py (from a wheel) and by reference/handout"
-    from collab_nb.cli import run
-    rc, out, err = run(['exercises', 'publish', str(tmp_path/'out')])
-    assert rc == 2 and err.startswith('error: unknown action') and 'Traceback' not in err
-    rc, out, err = run(['grade', str(tmp_path/'nothing')])
-    assert rc == 2 and err.startswith('error: submissions folder not found')
-
-def test_site_cmd_rejects_unknown_lesson(tmp_path):
-    from collab_nb.cli import run
-    rc, out, err = run(['site', str(tmp_path/'site'), '--lessons', '00_data,99_nope'])
-    assert rc == 2 and 'unknown lesson' in err
-    assert not (tmp_path/'site').exists()
-
-# --- the course site in headless Chromium -----------------------------------------------------------------------
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
-
-class _Dom(HTMLParser):
-    "Headings, links and embedded images of a page"
-    def __init__(self):
-        super().__init__(); self.h, self.links, self.imgs, self._tag = [], [], [], None
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag in ('h1', 'h2'): self._tag = tag; self.h.append([tag, ''])
-        if tag == 'a' and a.get('href'): self.links.append(a['href'])
-        if tag == 'img' and (a.get('src') or '').startswith('data:image/'): self.imgs.append(a['src'][:30])
-    def handle_endtag(self, tag):
-        if tag == self._tag: self._tag = None
-    def handle_data(self, data):
-        if self._tag: self.h[-1][1] += data
-
-def browser_dom(path:Path)->_Dom:
-    "Load `path` in headless Chromium and parse the DOM it ends up with"
-    r = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-                        '--disable-background-networking', '--no-first-run', '--disable-extensions',
-                        '--virtual-time-budget=5000', '--dump-dom', path.resolve().as_uri()],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and '<html' in r.stdout, r.stderr[-2000:]
-    d = _Dom(); d.feed(r.stdout)
-    return d
-
-def _plot_lesson()->Path:
-    "A lesson notebook that draws a plot (the interpretation lesson if it does, else its exercise notebook)"
-    for p in ex.lesson_notebooks():
-        if p.stem.startswith('03_') and 'plt.' in p.read_text(): return p
-    return ROOT/'collab_nb'/'classroom'/'exercises'/'03_interpret.ipynb'
-
-@pytest.mark.skipif(CHROMIUM is None, reason='chromium not installed (apt-get install -y chromium)')
-def test_site_in_headless_chromium(tmp_path):
-    lesson = _plot_lesson()
-    idx = ex.build_site(tmp_path/'site', [lesson], timeout=300)
-    home = browser_dom(idx)
-    assert [t for t,_ in home.h][:1] == ['h1'] and 'collab_nb' in home.h[0][1]
-    assert f'{lesson.stem}.html' in home.links
-    assert sum(l.startswith('student/') and l.endswith('.ipynb') for l in home.links) == len(LESSONS)
-    page = browser_dom(tmp_path/'site'/f'{lesson.stem}.html')
-    h1 = [t for tag,t in page.h if tag == 'h1']
-    assert h1 and h1[0].strip().rstrip('¶').strip() == ex._nb_title(nbformat.read(lesson, as_version=4), '')[0]
-    assert any(tag == 'h2' for tag,_ in page.h)
-    assert len(page.imgs) >= 1, 'no plot on the page'
-
-HOSTILE = '''
-import os, sys, glob, subprocess, collab_nb, pathlib
-victim, leak, marker = {victim!r}, {leak!r}, {marker!r}
-found = glob.glob(str(pathlib.Path(collab_nb.__file__).parent/'classroom'/'exercises'/'*.ipynb'))
-for f in [victim, leak]:
-    try: open(f, 'w').write('pwned ' + os.environ.get('COLLAB_NB_SECRET', 'no secret') + ' ' + str(found))
-    except OSError: pass
-subprocess.Popen(['sh', '-c', f'sleep 30 # {{marker}}'], start_new_session=True)
-subprocess.Popen(['sh', '-c', f'sleep 4; echo pwned > {grades} # {{marker}}'], start_new_session=True)  # rewrite the grades later
-for c in glob.glob('/proc/*/cmdline'):                 # find the other grading processes and their folders
-    try: args = open(c, 'rb').read().split(b'\\0')
-    except OSError: continue
-    for a in args:
-        if a.endswith(b'submitted.ipynb'):
-            for f in [pathlib.Path(a.decode()), pathlib.Path(a.decode()).parent/'rpc'/'ready']:
-                try: open(f, 'a').write('pwned')
-                except OSError: pass
-def one_hot_lookup(idx, weight):
-    src = ''.join(open(p).read() for p in found)   # copy the instructor's solution if it can be found
-    raise NotImplementedError('no solution found')
-'''
-
-PATCH = '''
-import collab_nb.classroom.checks as C, collab_nb.classroom.judge as J
-C._close = lambda *a, **k: True                      # every comparison "matches"
-C.ExerciseError = J.ExerciseError = KeyboardInterrupt # and no wrong answer can be reported
-J.judge = lambda *a, **k: ('pass', 'correct')
-'''
-
-HOG = '''
-try: _big = bytearray(8 << 30)                       # 8 GiB, twice the limit
-except MemoryError: _big = b''
-'''
-
-FORGE = '''
-import glob, json, os, pathlib
-for rpc in glob.glob('/tmp/collab_nb_results_*/rpc'):   # the channel folder the grader reads answers from
-    (pathlib.Path(rpc)/'ready').write_text('ok')
-    for n in range(1, 20):                             # answers planted before any question is asked
-        d = pathlib.Path(rpc)/f'{n:05d}.resp'; d.mkdir(exist_ok=True)
-        (d/'meta.json').write_text(json.dumps(dict(type='json', value=True)))
-        (d/'t.safetensors').write_bytes(b'\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00{}')
-'''
-
-@pytest.mark.skipif(not ex.sandbox_ok(), reason='bubblewrap cannot make a sandbox here')
-def test_hostile_submission_contained(built, tmp_path, monkeypatch):
-    """Hunting for the solutions, writing to a classmate's notebook and a host file, reading the instructor's env, leaving a process
-    behind, patching the checkers, forging the grader's answers: honest grades stand, wrong work fails, nothing outside changes"""
-    sol, subs = built/'solution'/'01_lookup.ipynb', tmp_path/'subs'
-    _edit(sol, subs/'ann'/'01_lookup.ipynb')
-    victim, leak, marker = subs/'ann'/'01_lookup.ipynb', tmp_path/'leak.txt', f'collab-nb-hostile-{os.getpid()}'
-    before = victim.read_bytes()
-    grades = tmp_path/'grades.csv'
-    code = HOSTILE.format(victim=str(victim), leak=str(leak), marker=marker, grades=str(grades))
-    _edit(built/'student'/'01_lookup.ipynb', subs/'mal'/'01_lookup.ipynb', prepend=code)
-    wrong = lambda s: s.replace('return (users * items).sum(dim=1)', 'return (users * items).sum(dim=1) + 1')
-    _edit(sol, subs/'zed'/'01_lookup.ipynb', fn=wrong, prepend=PATCH)
-    _edit(sol, subs/'yan'/'01_lookup.ipynb', fn=wrong, prepend=FORGE)
-    hog = lambda s: s.replace('return (users * items).sum(dim=1)', 'return (users * items).sum(dim=1) + len(_big)')
-    _edit(sol, subs/'hog'/'01_lookup.ipynb', fn=hog, prepend=HOG)   # passes only if the memory limit stopped its 8 GiB
-    monkeypatch.setenv('COLLAB_NB_SECRET', 'instructor-token')
-    rows = ex.grade(subs, grades, timeout=60, n_jobs=2, cell_timeout=20, mem_mb=4096)
-    st = {(r['student'], r['exercise']): r['status'] for r in rows}
-    assert st[('ann', 'one_hot_lookup')] == st[('ann', 'match_scores')] == 'pass'       # the honest grade stands
-    assert st[('mal', 'one_hot_lookup')] != 'pass' and st[('mal', 'match_scores')] != 'pass'
-    assert st[('zed', 'match_scores')] == st[('yan', 'match_scores')] == 'fail', st  # patched checkers, forged answers
-    assert st[('zed', 'one_hot_lookup')] == st[('yan', 'one_hot_lookup')] == 'pass', st  # their right answer still counts
-    assert st[('hog', 'match_scores')] == 'pass', rows                                  # 8 GiB refused by the memory limit
-    time.sleep(5)                                                                     # after the detached rewrite would have run
-    assert 'pwned' not in grades.read_text() and len(list(csv.DictReader(open(grades)))) == len(rows)
-    assert victim.read_bytes() == before and not leak.exists()                       # nothing outside its copy changed
-    assert subprocess.run(['pgrep', '-f', marker], capture_output=True).returncode == 1  # nothing survives grading
-
 # --- lesson 7 (ranking): deliberately wrong answers get the specific sentence ----------------------------------------
 def _ndcg(ranked, relevant, k, first=2, cut=True, ideal='min', norm=True):
     "NDCG@k written in torch, or with one of the usual slips (`first=1`: position r discounted by log2(r))"
@@ -467,7 +273,7 @@ def _pairs(train, test, protocol, how='ok'):
 WRONG_SVDPP = [
     ('implicit_summary', _summary, None),
     ('implicit_summary', _summary_bag, None),
-    ('implicit_summary', lambda *a: _summary(*a).tolist(), None),                   # a list of lists
+    ('implicit_summary', lambda *a: _summary(*a).tolist(), 'detached from `y`'),    # a list of lists: no gradient for SVD++
     ('implicit_summary', lambda *a: _summary(*a, how='mean'), 'mean of the y vectors'),
     ('implicit_summary', lambda *a: _summary(*a, how='sum'), 'without the |N(u)|**-alpha scaling'),
     ('implicit_summary', lambda *a: _summary(*a, how='flip'), 'sign of alpha is flipped'),
@@ -546,19 +352,6 @@ WRONG_BAYES = [
 def test_wrong_answer_feedback_bayes(name, f, msg, capsys):
     test_wrong_answer_feedback(name, f, msg, capsys)
 
-def test_posterior_through_the_judge(tmp_path):
-    "A `(mean, precision)` pair comes back from the student's kernel as a tuple of tensors, so the grader judges it like the notebook does"
-    import threading
-    from collab_nb.classroom.judge import Channel, Remote, serve_requests
-    ns = {'good': _post, 'cov': lambda *a: _post(*a, out='covariance')}
-    th = threading.Thread(target=serve_requests, args=(tmp_path, lambda code: exec(code.replace('globals()', 'ns'), {'ns': ns}), time.monotonic()+60))
-    th.start()
-    try:
-        ch = Channel(tmp_path, timeout=20)
-        res = {k: judge('user_posterior', Remote(k, ch)) for k in ('good', 'cov')}
-    finally: (tmp_path/'done').touch(); th.join()
-    assert res['good'][0] == 'pass' and res['cov'][0] == 'fail' and 'covariance' in res['cov'][1], res
-
 # --- lesson 9 (training fast): deliberately wrong answers get the specific sentence --------------------------------------
 def _rows(tables, x, how='ok'):
     "The batch mean of the squared looked-up rows, or with a usual slip"
@@ -596,3 +389,178 @@ WRONG_FAST = [
 @pytest.mark.parametrize('name,f,msg', WRONG_FAST, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_FAST)])
 def test_wrong_answer_feedback_fast(name, f, msg, capsys):
     test_wrong_answer_feedback(name, f, msg, capsys)
+
+# --- issue 25, points 6 and 7: checkers that mutate what they check against, and plausible wrong answers that passed ------
+def _zeroing_fwd(self, x):
+    "Zero the model it is given, then return what a zeroed model predicts (the middle of the range)"
+    with torch.no_grad():
+        for p in self.parameters(): p.zero_()
+    return torch.full((len(x),), sum(self.y_range)/2)
+
+def _top_masked(fill):
+    def f(scores, rated, n):
+        s = scores.clone(); s[rated] = fill; s[0] = -float('inf')
+        return s.topk(n).indices
+    return f
+
+def _top_in_place(scores, rated, n):
+    scores[rated] = -float('inf'); scores[0] = -float('inf')
+    return scores.topk(n).indices
+
+def _similar_zeroed(f, i, n):
+    sims = F.cosine_similarity(f, f[i][None], dim=1); sims[i] = 0
+    return sims.topk(n).indices
+
+def _negs_dealt(positives, n_items, n):
+    "Every free item in turn, shuffled: the counts are as even as can be, which random draws never are"
+    ok = torch.ones(n_items, dtype=torch.bool); ok[0] = False; ok[positives] = False
+    free = ok.nonzero()[:, 0]
+    return free.repeat(n // len(free) + 1)[:n][torch.randperm(n)]
+
+def _draw_mirrored(m, P, n):
+    d = _draw(torch.zeros_like(m), P, (n+1)//2)
+    return m + torch.cat([d, -d])[:n]
+
+def _frozen_bias_fwd(self, x):
+    u, i = x[:,0], x[:,1]
+    res = (self.user_factors(u)*self.item_factors(i)).sum(1) + self.user_bias(u)[:,0].detach() + self.item_bias(i)[:,0]
+    return sigmoid_range(res, *self.y_range)
+
+def _step_eats_y(m, x, y, lr, wd): _step(m, x, y.sub_(y.mean()), lr, wd)
+
+HOLES = [  # (exercise, plausible wrong answer, words of the sentence): each passed before issue 25
+    ('dot_product_bias_forward', _zeroing_fwd, 'changed the parameters of `self`'),
+    ('collab_nn_forward', _zeroing_fwd, 'changed the parameters of `self`'),
+    ('dot_product_bias_forward', _frozen_bias_fwd, 'gradient that reaches `user_bias`'),
+    ('top_n_unrated', _top_masked(0.), "mask with `-float('inf')`"),
+    ('top_n_unrated', _top_masked(-1.), "mask with `-float('inf')`"),
+    ('top_n_unrated', _top_in_place, 'changed its argument `scores` in place'),
+    ('most_similar', _similar_zeroed, 'includes the query item'),
+    ('encode_ids', lambda ids, cl: torch.tensor([__import__('bisect').bisect_left(cl[1:], o) + 1 for o in ids]), 'unknown ids must map to 0'),
+    ('encode_ids', lambda ids, cl: torch.tensor([cl.index(o) if o in cl else 0 for o in ids]), 'empty `torch.long` tensor'),
+    ('one_hot_lookup', lambda i, w: F.one_hot(i).float() @ w, 'raised RuntimeError'),           # as wide as the largest index
+    ('match_scores', lambda u, i: (u*i).sum(1).detach(), 'detached'),
+    ('sigmoid_range', lambda x, lo, hi: (torch.sigmoid(x)*(hi-lo)+lo).detach(), 'detached'),
+    ('sgd_step', _step_eats_y, 'changed its argument `y` in place'),
+    ('fold_in', lambda f, b, i, r, wd: torch.linalg.lstsq(f[i], (r - b[i])[:, None]).solution[:, 0], 'forgot the penalty'),
+    ('sample_negatives', _negs_dealt, 'more evenly than independent draws'),
+    ('sample_negatives', lambda p, m, n: _negs(p, m, n, upto=m-1), 'ever came up'),                # the last item never drawn
+    ('draw', _draw_mirrored, 'mirrored pairs'),
+    ('implicit_summary', lambda *a: torch.tensor(_summary(*a).detach().numpy()), 'detached from `y`'),
+    ('row_l2', lambda t, x: _rows([o.detach() if o is not None else None for o in t], x), 'no gradient'),
+]
+
+@pytest.mark.parametrize('name,f,msg', HOLES, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(HOLES)])
+def test_checker_holes_closed(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+# --- issue 25, point 5: the package is not the answer key ---------------------------------------------------------------
+def _lib(path):
+    "The function `module:qualname` of the package (or of fastai)"
+    import importlib
+    mod, _, qual = path.partition(':')
+    obj = importlib.import_module(mod)
+    for part in qual.split('.'): obj = getattr(obj, part)
+    return obj
+
+DELEGATED = [  # (exercise, a function that hands in a reference implementation, which one)
+    ('one_hot_lookup', lambda i, w: _lib('collab_nb.lookup:onehot_lookup')(i, w), 'collab_nb.lookup.onehot_lookup'),
+    ('one_hot_lookup', lambda i, w: _lib('collab_nb.lookup:one_hot')(i, w.shape[0]) @ w, 'collab_nb.lookup.one_hot'),
+    ('match_scores', lambda u, i: _lib('collab_nb.lookup:match_score')(u, i), 'collab_nb.lookup.match_score'),
+    ('sigmoid_range', lambda x, lo, hi: _lib('fastai.layers:sigmoid_range')(x, lo, hi), 'fastai.layers.sigmoid_range'),
+    ('dot_product_bias_forward', lambda s, x: _lib('collab_nb.models:DotProductBias.forward')(s, x), 'collab_nb.models.DotProductBias.forward'),
+    ('dot_product_bias_forward', lambda s, x: s(x), 'collab_nb.models.DotProductBias.forward'),          # the model's own forward
+    ('sgd_step', lambda *a: _lib('collab_nb.classroom.checks.dot_product:_ref_sgd_step')(*a), "the checker's own answer `_ref_sgd_step`"),
+    ('emb_sz_rule', lambda n: _lib('collab_nb.neural:emb_sz_rule')(n), 'collab_nb.neural.emb_sz_rule'),
+    ('emb_sz_rule', lambda n: _lib('fastai.tabular.model:emb_sz_rule')(n), 'fastai.tabular.model.emb_sz_rule'),
+    ('emb_sz_rule', lambda n: _lib('collab_nb.classroom.checks.collab_nn:_emb_rule')(n), "the checker's own answer `_emb_rule`"),
+    ('collab_nn_forward', lambda s, x: s(x), 'collab_nb.neural.CollabNN.forward'),
+    ('ndcg_at_k', lambda r, rel, k: _lib('collab_nb.metrics:ndcg_at_k')(r.tolist(), set(rel.tolist()), k), 'collab_nb.metrics.ndcg_at_k'),
+    ('implicit_summary', lambda *a: _lib('collab_nb.classroom.checks.svdpp:_summary_ref')(*a), "the checker's own answer `_summary_ref`"),
+    ('user_posterior', lambda *a: _lib('collab_nb.classroom.checks.bayes:_posterior_ref')(*a), "the checker's own answer `_posterior_ref`"),
+    ('draw', lambda m, P, n: torch.stack([_lib('collab_nb.bayes:sample_posterior')(torch.linalg.cholesky(P)[None], m[None])[0] for _ in range(n)]), 'collab_nb.bayes.sample_posterior'),
+    ('row_l2', lambda t, x: _lib('collab_nb.train:row_l2')(t, x), 'collab_nb.train.row_l2'),
+]
+
+@pytest.mark.parametrize('name,f,msg', DELEGATED, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(DELEGATED)])
+def test_reference_implementations_handed_in_fail(name, f, msg, capsys):
+    "A function that calls the package's own implementation, or the checker's reference answer, is named, not passed"
+    test_wrong_answer_feedback(name, f, f'hands in {msg}' if msg.startswith('the checker') else f'hands in `{msg}`', capsys)
+
+def test_reference_saved_before_the_check_is_still_caught():
+    "The swap replaces the code, not the name: a reference saved under another name before the check leads to the trap too"
+    from collab_nb.lookup import match_score
+    saved = match_score
+    with pytest.raises(ExerciseError, match='hands in'): EXERCISES['match_scores']['check'](lambda u, i: saved(u, i))
+    assert torch.equal(match_score(torch.ones(2, 3), torch.ones(2, 3)), torch.full((2,), 3.))   # and works again afterwards
+
+# --- the course site ------------------------------------------------------------------------------------------------------
+def test_cli_exercises_bad_input(tmp_path):
+    "The handouts themselves are built by the console script in tests/test_package.py (from a wheel) and by reference/handout"
+    from collab_nb.cli import run
+    rc, out, err = run(['exercises', 'publish', str(tmp_path/'out')])
+    assert rc == 2 and err.startswith('error: unknown action') and 'Traceback' not in err
+    rc, out, err = run(['grade', str(tmp_path/'nothing')])
+    assert rc == 2 and err.startswith('error: submissions folder not found')
+
+def test_site_cmd_rejects_unknown_lesson(tmp_path):
+    from collab_nb.cli import run
+    rc, out, err = run(['site', str(tmp_path/'site'), '--lessons', '00_data,99_nope'])
+    assert rc == 2 and 'unknown lesson' in err
+    assert not (tmp_path/'site').exists()
+
+def test_site_executes_a_notebook(tmp_path):
+    "`build_site(execute=True)` runs a notebook (a two-cell one) and renders what it computed"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# Tiny lesson\n\n> Forty-two, computed.'), nbformat.v4.new_code_cell('6 * 7')])
+    nbformat.write(nb, tmp_path/'00_tiny.ipynb')
+    idx = site.build_site(tmp_path/'site', [tmp_path/'00_tiny.ipynb'], exercises_src=False, timeout=120)
+    page = (tmp_path/'site'/'00_tiny.html').read_text()
+    assert '>42<' in page.replace('\n', '') or '42</pre>' in page, page[-2000:]
+    assert 'Tiny lesson' in idx.read_text()
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+
+class _Dom(HTMLParser):
+    "Headings, links and embedded images of a page"
+    def __init__(self):
+        super().__init__(); self.h, self.links, self.imgs, self._tag = [], [], [], None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ('h1', 'h2'): self._tag = tag; self.h.append([tag, ''])
+        if tag == 'a' and a.get('href'): self.links.append(a['href'])
+        if tag == 'img' and (a.get('src') or '').startswith('data:image/'): self.imgs.append(a['src'][:30])
+    def handle_endtag(self, tag):
+        if tag == self._tag: self._tag = None
+    def handle_data(self, data):
+        if self._tag: self.h[-1][1] += data
+
+def browser_dom(path:Path)->_Dom:
+    "Load `path` in headless Chromium and parse the DOM it ends up with"
+    r = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                        '--disable-background-networking', '--no-first-run', '--disable-extensions',
+                        '--virtual-time-budget=5000', '--dump-dom', path.resolve().as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and '<html' in r.stdout, r.stderr[-2000:]
+    d = _Dom(); d.feed(r.stdout)
+    return d
+
+def _plot_lesson()->Path:
+    "A stored lesson notebook with a plot in its outputs (the interpretation lesson's, else its exercise notebook)"
+    for p in site.lesson_notebooks():
+        if p.stem.startswith('03_') and 'image/png' in p.read_text(): return p
+    return ROOT/'collab_nb'/'classroom'/'exercises'/'03_interpret.ipynb'
+
+@pytest.mark.skipif(CHROMIUM is None, reason='chromium not installed (apt-get install -y chromium)')
+def test_site_in_headless_chromium(tmp_path):
+    "The stored outputs of an executed lesson, rendered (execute=False), read back through a browser: title, sections, the plot, the links"
+    lesson = _plot_lesson()
+    idx = site.build_site(tmp_path/'site', [lesson], execute=False)
+    home = browser_dom(idx)
+    assert [t for t,_ in home.h][:1] == ['h1'] and 'collab_nb' in home.h[0][1]
+    assert f'{lesson.stem}.html' in home.links
+    assert sum(l.startswith('student/') and l.endswith('.ipynb') for l in home.links) == len(LESSONS)
+    page = browser_dom(tmp_path/'site'/f'{lesson.stem}.html')
+    h1 = [t for tag,t in page.h if tag == 'h1']
+    assert h1 and h1[0].strip().rstrip('¶').strip() == site._nb_title(nbformat.read(lesson, as_version=4), '')[0]
+    assert any(tag == 'h2' for tag,_ in page.h)
+    assert len(page.imgs) >= 1, 'no plot on the page'

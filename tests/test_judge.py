@@ -1,13 +1,109 @@
-"The judge's file channel: requests are only answered once they are complete."
-import time
-from collab_nb.classroom.judge import serve_requests
+"The judge's channel against a hostile sandbox: frames that lie about their size, never end, or never get read; answer files that are links, FIFOs or too large; gradients of the wrong shape."
+import os, threading, time
+from pathlib import Path
+import pytest, torch
+from collab_nb.classroom import wire
+from collab_nb.classroom.judge import Channel, Remote, RemoteGone, RemoteTimeout, judge
+from collab_nb.classroom.runner import _read_response, relay, meta_bytes
+
+def pipes():
+    "`(grader's channel, sandbox's reading end, sandbox's writing end)`"
+    (r1, w1), (r2, w2) = os.pipe(), os.pipe()
+    for fd in (r1, w1, r2, w2): os.set_blocking(fd, False)
+    return Channel(r2, w1, timeout=1), r1, w2
+
+def test_oversized_frame_refused_before_it_is_read():
+    "A frame that claims an exabyte: refused from its header, and the channel stays closed (the pipe is out of step)"
+    ch, r, w = pipes()
+    os.write(w, wire.HEADER.pack(1 << 60, 1))
+    with pytest.raises(RemoteGone, match='too large'): ch.call(dict(kind='call', expr='f', args=(), grads=[]))
+    with pytest.raises(RemoteGone, match='too large'): ch.call(dict(kind='call', expr='f', args=(), grads=[]))
+
+def test_frame_that_never_ends_times_out():
+    "Half a frame, then silence: a timeout at the deadline, not a hang"
+    ch, r, w = pipes()
+    os.write(w, wire.HEADER.pack(100, 1) + b'x' * 10)
+    t = time.monotonic()
+    with pytest.raises(RemoteTimeout): ch.call(dict(kind='call', expr='f', args=(), grads=[]))
+    assert time.monotonic() - t < 5
+
+def test_sandbox_that_does_not_read_cannot_hold_the_grader():
+    "A request bigger than the pipe holds, to a sandbox that never reads: the call gives up at its deadline"
+    ch, r, w = pipes()
+    t = time.monotonic()
+    with pytest.raises(RemoteTimeout): ch.call(dict(kind='call', expr='f', args=(torch.zeros(1 << 20),), grads=[None]))
+    assert time.monotonic() - t < 5
+
+def test_answers_that_are_not_answers():
+    "Garbage, a pickle, and an answer to an earlier question (skipped): never unpickled, never mistaken for the answer"
+    for payload, exc in ((b'garbage', RemoteGone), (b'\x80\x04\x95' + b'\0'*16, RemoteGone)):
+        ch, r, w = pipes()
+        wire.send(w, 1, payload, time.monotonic() + 1)
+        with pytest.raises(exc, match='malformed'): ch.call(dict(kind='call', expr='f', args=(), grads=[]))
+    ch, r, w = pipes()
+    wire.send(w, 7, meta_bytes(dict(type='json', value='stale')), time.monotonic() + 1)   # not the number asked for
+    wire.send(w, 1, meta_bytes(dict(type='json', value='fresh')), time.monotonic() + 1)
+    assert ch.call(dict(kind='call', expr='f', args=(), grads=[]))[0]['value'] == 'fresh'
+
+def test_answer_files_the_sandbox_relays_are_bounded(tmp_path):
+    "In the sandbox, the kernel's answer file is read without following links, without blocking and up to the limit only"
+    big = tmp_path/'big'; big.touch(); os.truncate(big, 10 << 30)   # 10 GiB, sparse
+    os.symlink(tmp_path/'x', tmp_path/'link'); (tmp_path/'x').write_bytes(b'1')
+    os.mkfifo(tmp_path/'fifo')
+    t = time.monotonic()
+    assert [_read_response(tmp_path/n) for n in ('big', 'link', 'fifo', 'none')] == [None]*4
+    assert time.monotonic() - t < 10
+
+def _kernel(ns, tmp_path):
+    "The sandbox's side played by a thread: `relay` with a dictionary for the kernel's namespace"
+    ch, r, w = pipes()
+    ch.timeout = 20
+    th = threading.Thread(target=relay, args=(r, w, lambda code: exec(code.replace('globals()', 'ns'), {'ns': ns}) or True, tmp_path, time.monotonic()+60))
+    th.start()
+    def stop(): os.close(ch.wfd); th.join()
+    return ch, stop
+
+def test_wrong_shaped_gradients_are_a_crash(tmp_path, monkeypatch):
+    "A kernel that answers a backward request with gradients of the wrong shape: a crash verdict for that exercise, not an exception out of the grader"
+    import collab_nb.classroom.serve as serve
+    ns = {'lookup': lambda i, w: torch.nn.functional.one_hot(i, w.shape[0]).float() @ w}
+    monkeypatch.setattr(serve, '_answer_grad', lambda r: (dict(type='grads', n=1), {'g0': torch.zeros(1)}))
+    ch, stop = _kernel(ns, tmp_path)
+    try: st, msg = judge('one_hot_lookup', Remote('lookup', ch))
+    finally: stop()
+    assert st == 'crash' and 'shapes' in msg, (st, msg)
+
+def test_posterior_through_the_judge(tmp_path):
+    "A `(mean, precision)` pair comes back from the student's kernel as a tuple of tensors, so the grader judges it like the notebook does"
+    def post(lam, films, ratings, alpha, cov=False):
+        P = torch.diag(lam) + alpha*films.T@films
+        return torch.linalg.solve(P, alpha*films.T@ratings), torch.linalg.inv(P) if cov else P
+    ns = {'good': post, 'cov': lambda *a: post(*a, cov=True)}
+    ch, stop = _kernel(ns, tmp_path)
+    try: res = {k: judge('user_posterior', Remote(k, ch)) for k in ('good', 'cov')}
+    finally: stop()
+    assert res['good'][0] == 'pass' and res['cov'][0] == 'fail' and 'covariance' in res['cov'][1], res
+
+def test_delegation_is_trapped_in_the_kernel(tmp_path):
+    "The traps go with each call: a kernel function that hands in the package's own `match_score` fails, even through a saved reference"
+    import collab_nb.lookup
+    saved = collab_nb.lookup.match_score
+    ns = {'mine': lambda u, i: (u*i).sum(1), 'theirs': lambda u, i: saved(u, i)}
+    ch, stop = _kernel(ns, tmp_path)
+    try: res = {k: judge('match_scores', Remote(k, ch)) for k in ('mine', 'theirs')}
+    finally: stop()
+    assert res['mine'][0] == 'pass' and res['theirs'][0] == 'fail' and 'hands in `collab_nb.lookup.match_score`' in res['theirs'][1], res
 
 def test_half_written_request_is_not_served(tmp_path):
-    "`Channel.call` writes `.N.req` then renames it to `N.req`: the server must not pick up the half-written file"
-    (tmp_path/'.00001.req').write_bytes(b'half')
+    "The relay answers only whole frames: half of one, then the grader gone, and nothing runs"
+    (r1, w1), (r2, w2) = os.pipe(), os.pipe()
+    os.write(w1, wire.HEADER.pack(100, 1) + b'half'); os.close(w1)
     ran = []
-    serve_requests(tmp_path, lambda code: ran.append(code) or True, time.monotonic() + 0.3)
+    relay(r1, w2, lambda code: ran.append(code) or True, tmp_path, time.monotonic() + 2)
     assert ran == []
-    (tmp_path/'.00001.req').rename(tmp_path/'00001.req')
-    serve_requests(tmp_path, lambda code: ran.append(code) or True, time.monotonic() + 0.3)
-    assert len(ran) == 1 and '00001.req' in ran[0]
+
+def test_answer_with_trailing_bytes_is_malformed():
+    "An answer file that grew after it was written (the size race): safetensors refuses it, and that is a crash, not a wrong answer"
+    ch, r, w = pipes()
+    wire.send(w, 1, meta_bytes(dict(type='json', value=1)) + b'\0' * 1000, time.monotonic() + 1)
+    with pytest.raises(RemoteGone, match='malformed'): ch.call(dict(kind='call', expr='f', args=(), grads=[]))

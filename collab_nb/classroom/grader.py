@@ -98,7 +98,7 @@ def _child_cmd(timeout:float, cell_timeout:float|None, rfd:int, wfd:int)->list:
     cfg = dict(timeout=timeout, cell_timeout=cell_timeout, judge_for=timeout, rfd=rfd, wfd=wfd)
     return [sys.executable, '-c', 'from collab_nb.classroom.runner import child_main; child_main()', json.dumps(cfg)]
 
-# %% ../../nbs/reference/grader.ipynb #27383bb9
+# %% ../../nbs/reference/grader.ipynb #22dc83fb
 def _verdicts(lesson, calls, ch:Channel, status:str, budget:float, cell_timeout)->dict:
     "{exercise: (status, message)}: each checker run here, on the student's function through the channel"
     res, end = {}, time.monotonic() + budget
@@ -107,7 +107,8 @@ def _verdicts(lesson, calls, ch:Channel, status:str, budget:float, cell_timeout)
         if calls[ex][1] is None: res[ex] = ('missing', f"`check_{ex}` must be called on your function by name, e.g. `check_{ex}(my_function)`"); continue
         left = end - time.monotonic()
         if status.startswith('crash'): res[ex] = ('crash', f"the kernel died before this exercise could be judged ({status})"); continue
-        if left <= 0: res[ex] = ('timeout', "the notebook did not finish within its time limit"); continue
+        if left <= 0 or (status == 'timeout' and 'timeout' in (v[0] for v in res.values())):  # out of time, or a kernel that is still busy
+            res[ex] = ('timeout', "the notebook did not finish within its time limit"); continue
         ch.timeout = min(cell_timeout or left, left)
         st, msg = judge(ex, Remote(calls[ex][1], ch))
         if st in ('timeout', 'crash') and status == 'timeout': msg = f"the notebook did not finish within its time limit ({msg})"
@@ -132,7 +133,7 @@ def _run_and_judge(nb, lesson:str, box, timeout:float, cell_timeout:float|None)-
         for fd in (rfd, wfd, crfd, cwfd):
             if fd is not None: os.close(fd)
 
-# %% ../../nbs/reference/grader.ipynb #c363de6a
+# %% ../../nbs/reference/grader.ipynb #d4fc28ff
 def grade_notebook(nb_path, # a submitted exercise notebook
                    timeout:float=120, # seconds for the whole notebook (and as much again for judging it)
                    student:str|None=None, # name in the result rows (default: the file's stem)
@@ -141,7 +142,7 @@ def grade_notebook(nb_path, # a submitted exercise notebook
                    mem_mb:int=4096, # memory of the notebook as a whole (cgroup, where there is one) and of each of its processes, MiB
                    unsafe:bool=False, # run without a sandbox (only for trusted notebooks)
                    procs:int=256, # processes and threads of the notebook as a whole
-                   disk_mb:int=512, # size of its home folder and of its /tmp, each a tmpfs, MiB
+                   disk_mb:int=256, # size of its home folder and of its /tmp, each a tmpfs, MiB
                   )->list:
     "Execute `nb_path` in a sandbox, then judge each exercise here by calling its function there; one dict per exercise (or one error row)"
     nb_path, t0 = Path(nb_path), time.monotonic()
@@ -197,7 +198,7 @@ def _graded(job, sp, kw)->list:
     try: return job(sp[1], student=sp[0], **kw)
     except Exception as e: return [dict(student=sp[0], lesson='', notebook=sp[1].name, exercise='', status='error', score=0, seconds=0, message=f"{sp[1].name}: the grader failed on this notebook ({type(e).__name__})")]
 
-# %% ../../nbs/reference/grader.ipynb #08f4035e
+# %% ../../nbs/reference/grader.ipynb #9031ba18
 def grade(submissions, # folder of submitted notebooks (one sub-folder per student, or one notebook per student)
           out='grades.csv', # CSV file to write
           timeout:float=120, # seconds allowed for each notebook
@@ -206,7 +207,7 @@ def grade(submissions, # folder of submitted notebooks (one sub-folder per stude
           mem_mb:int=4096, # memory of each notebook as a whole (MiB)
           unsafe:bool=False, # run the notebooks without a sandbox (only for trusted notebooks)
           procs:int=256, # processes and threads of each notebook
-          disk_mb:int=512, # size of each notebook's home folder and of its /tmp (MiB)
+          disk_mb:int=256, # size of each notebook's home folder and of its /tmp (MiB)
          )->list:
     "Grade every notebook in `submissions`, each in a sandbox; write one CSV row per student and exercise; return the rows"
     if timeout <= 0 or (cell_timeout is not None and cell_timeout <= 0): raise ValueError("timeouts must be positive numbers of seconds")

@@ -46,7 +46,7 @@ def _read_response(path:Path)->bytes|None:
         data = f.read(wire.MAX_RESPONSE + 1)
     return data if len(data) <= wire.MAX_RESPONSE else None
 
-# %% ../../nbs/reference/runner.ipynb #204bf0ae
+# %% ../../nbs/reference/runner.ipynb #b943da52
 def serve_cell(req, out)->str:
     "The code the child runs in the student's kernel to answer request file `req` with response file `out`"
     return f"__import__('collab_nb.classroom.serve', fromlist=['serve']).serve({str(req)!r}, {str(out)!r}, globals())"
@@ -61,8 +61,10 @@ def relay(rfd:int, wfd:int, # the child's ends of the pipes: requests in, answer
         try: n, req = wire.receive(rfd, stop, 1 << 30)
         except (TimeoutError, EOFError, ValueError): return
         q, a = work/f'{n}.req', work/f'{n}.resp'
-        q.write_bytes(req)
-        try: ok = run_cell(serve_cell(q, a))
+        try:
+            work.mkdir(parents=True, exist_ok=True)  # the notebook may have emptied its folder
+            q.write_bytes(req)
+            ok = run_cell(serve_cell(q, a))
         except Exception: ok = False
         data = _read_response(a) or meta_bytes(dict(type='timeout' if ok is None else 'gone'))
         if not wire.send(wfd, n, data, time.monotonic() + 60) or ok is False: return
@@ -82,7 +84,7 @@ def _client(nb, timeout:float, cell_timeout:float, deadline:float)->NotebookClie
     return NotebookClient(nb, kernel_name='python3', allow_errors=True, interrupt_on_timeout=False, shutdown_kernel='immediate',
                           resources={'metadata': {'path': os.getcwd()}}, timeout_func=limit, startup_timeout=max(60, int(timeout)))
 
-# %% ../../nbs/reference/runner.ipynb #b0d9068c
+# %% ../../nbs/reference/runner.ipynb #7eb73314
 def child_main():
     "Entry point of the grading child: `child_main CONFIG` (JSON: timeout, cell_timeout, judge_for, rfd, wfd); the notebook comes as the first frame"
     cfg = json.loads(sys.argv[1])
@@ -95,6 +97,7 @@ def child_main():
     try:
         with client.setup_kernel():
             status = run_cells(client, nb, deadline)
+            if status == 'ok': _run_cell(client, 60)('import collab_nb.classroom.serve')  # the grader's own imports: not the student's time
             wire.send(wfd, 0, status.encode(), time.monotonic() + 10)
             relay(rfd, wfd, _run_cell(client, cell_timeout), work, time.monotonic() + cfg['judge_for'])
             return

@@ -50,11 +50,11 @@ def _writable_args(home:str, disk_mb:int)->list:
     size = str(disk_mb << 20)
     return ['--size', size, '--tmpfs', home, '--size', size, '--tmpfs', '/tmp', '--dir', '/tmp/.shm', '--chdir', home]
 
-# %% ../../nbs/reference/sandbox.ipynb #c60396f2
+# %% ../../nbs/reference/sandbox.ipynb #f0592075
 def sandbox_args(shown:list, # folders shown read-only: `(path inside, path bwrap reads it from)`
                  hidden:list=(), # folders inside shown ones that appear empty
                  env:dict|None=None, # the whole environment inside
-                 disk_mb:int=512, # size of each writable tmpfs (home and /tmp), MiB
+                 disk_mb:int=256, # size of each writable tmpfs (home and /tmp), MiB
                 )->list:
     "The unprivileged bubblewrap command that wraps a command (append `--` and the command)"
     b = ['bwrap', '--unshare-all', '--unshare-user', '--disable-userns', '--uid', '1000', '--gid', '1000', '--cap-drop', 'ALL',
@@ -174,7 +174,7 @@ def _launch_cfg(procs:int, mem_mb:int, uid:int|None, cgroups:list, argv:list)->s
     nproc = procs if uid is not None else procs + _user_tasks(os.getuid())  # an ordinary user's own processes count too
     return json.dumps(dict(cgroups=cgroups, rlimits=dict(RLIMIT_AS=mem_mb << 20, RLIMIT_NPROC=nproc, RLIMIT_CORE=0), uid=uid, argv=argv))
 
-# %% ../../nbs/reference/sandbox.ipynb #27cff4c7
+# %% ../../nbs/reference/sandbox.ipynb #da62623c
 class Sandbox:
     "One notebook's sandbox: bubblewrap as an unprivileged user, with rlimits and (where possible) cgroups"
     def __init__(self, shown:list, # folders shown read-only
@@ -182,7 +182,7 @@ class Sandbox:
                  env:dict|None=None, # the environment inside
                  mem_mb:int=4096, # memory of the whole notebook (cgroup) and of each process (address space), MiB
                  procs:int=256, # processes and threads of the whole notebook
-                 disk_mb:int=512, # size of each writable tmpfs (home and /tmp), MiB
+                 disk_mb:int=256, # size of each writable tmpfs (home and /tmp), MiB
                 ):
         self.shown, self.hidden, self.env, self.mem_mb, self.procs, self.disk_mb = outermost(shown), list(hidden), env, mem_mb, procs, disk_mb
         self.uid = _fresh_uid() if os.geteuid() == 0 else None
