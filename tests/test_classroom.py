@@ -1,10 +1,9 @@
 "The classroom: checkers (one module per lesson), student/solution versions, and the course site. The grader: tests/test_grader_*.py."
-import csv, json, os, re, shutil, subprocess, sys
+import json, re, shutil, subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 import nbformat, pytest, torch
 import torch.nn.functional as F
-import collab_nb.classroom.checks as checks
 from collab_nb.classroom.checks import ExerciseError, EXERCISES, LESSONS, lesson_exercises
 from collab_nb.classroom.handout import build_exercises, exercise_sources, drop_markers, STUB, YOUR_ANSWER, SOL_BEGIN
 from collab_nb.classroom.judge import judge
@@ -392,10 +391,20 @@ def test_wrong_answer_feedback_fast(name, f, msg, capsys):
 
 # --- issue 25, points 6 and 7: checkers that mutate what they check against, and plausible wrong answers that passed ------
 def _zeroing_fwd(self, x):
-    "Zero the model it is given, then return what a zeroed model predicts (the middle of the range)"
+    "Zero the model it is given, then return what a zeroed model predicts (the middle of the range), still attached to the parameters"
     with torch.no_grad():
         for p in self.parameters(): p.zero_()
-    return torch.full((len(x),), sum(self.y_range)/2)
+    return sigmoid_range(sum(p.sum() for p in self.parameters()) + torch.zeros(len(x)), *self.y_range)
+
+def _encode_searchsorted(ids, classes):
+    "Positions by binary search, with 0 only for ids past the last known one"
+    known = classes[1:]
+    return torch.tensor([i+1 if (i := __import__('bisect').bisect_left(known, o)) < len(known) else 0 for o in ids], dtype=torch.long)
+
+def _negs_no_last(positives, n_items, n):
+    "Uniform draws that never reach the last item (an upper bound off by one)"
+    free = _negs(positives, n_items, 4*n)
+    return free[free != n_items-1][:n]
 
 def _top_masked(fill):
     def f(scores, rated, n):
@@ -428,7 +437,7 @@ def _frozen_bias_fwd(self, x):
 
 def _step_eats_y(m, x, y, lr, wd): _step(m, x, y.sub_(y.mean()), lr, wd)
 
-HOLES = [  # (exercise, plausible wrong answer, words of the sentence): each passed before issue 25
+HOLES = [  # (exercise, plausible wrong answer, words of the sentence): each passed the checkers before issue 25
     ('dot_product_bias_forward', _zeroing_fwd, 'changed the parameters of `self`'),
     ('collab_nn_forward', _zeroing_fwd, 'changed the parameters of `self`'),
     ('dot_product_bias_forward', _frozen_bias_fwd, 'gradient that reaches `user_bias`'),
@@ -436,21 +445,24 @@ HOLES = [  # (exercise, plausible wrong answer, words of the sentence): each pas
     ('top_n_unrated', _top_masked(-1.), "mask with `-float('inf')`"),
     ('top_n_unrated', _top_in_place, 'changed its argument `scores` in place'),
     ('most_similar', _similar_zeroed, 'includes the query item'),
-    ('encode_ids', lambda ids, cl: torch.tensor([__import__('bisect').bisect_left(cl[1:], o) + 1 for o in ids]), 'unknown ids must map to 0'),
+    ('encode_ids', _encode_searchsorted, 'unknown ids must map to 0'),
     ('encode_ids', lambda ids, cl: torch.tensor([cl.index(o) if o in cl else 0 for o in ids]), 'empty `torch.long` tensor'),
-    ('one_hot_lookup', lambda i, w: F.one_hot(i).float() @ w, 'raised RuntimeError'),           # as wide as the largest index
     ('match_scores', lambda u, i: (u*i).sum(1).detach(), 'detached'),
     ('sigmoid_range', lambda x, lo, hi: (torch.sigmoid(x)*(hi-lo)+lo).detach(), 'detached'),
     ('sgd_step', _step_eats_y, 'changed its argument `y` in place'),
-    ('fold_in', lambda f, b, i, r, wd: torch.linalg.lstsq(f[i], (r - b[i])[:, None]).solution[:, 0], 'forgot the penalty'),
     ('sample_negatives', _negs_dealt, 'more evenly than independent draws'),
-    ('sample_negatives', lambda p, m, n: _negs(p, m, n, upto=m-1), 'ever came up'),                # the last item never drawn
     ('draw', _draw_mirrored, 'mirrored pairs'),
     ('implicit_summary', lambda *a: torch.tensor(_summary(*a).detach().numpy()), 'detached from `y`'),
+]
+
+STRICTER = [  # wrong answers the checkers used to catch only on some of their random inputs, and now catch on every run
+    ('one_hot_lookup', lambda i, w: F.one_hot(i).float() @ w, 'raised RuntimeError'),           # as wide as the largest index, not the table
+    ('fold_in', lambda f, b, i, r, wd: torch.linalg.lstsq(f[i], (r - b[i])[:, None]).solution[:, 0], 'forgot the penalty'),
+    ('sample_negatives', _negs_no_last, 'ever came up'),
     ('row_l2', lambda t, x: _rows([o.detach() if o is not None else None for o in t], x), 'no gradient'),
 ]
 
-@pytest.mark.parametrize('name,f,msg', HOLES, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(HOLES)])
+@pytest.mark.parametrize('name,f,msg', HOLES + STRICTER, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(HOLES + STRICTER)])
 def test_checker_holes_closed(name, f, msg, capsys):
     test_wrong_answer_feedback(name, f, msg, capsys)
 

@@ -2,13 +2,11 @@
 looping students, and students who attack the grader (as root, where CI runs it): escaping the sandbox, planting links
 and FIFOs in the channel, lying about answers, exhausting memory, processes and disk, handing in the package's own
 answers, hunting for the solutions. Each attack has its own test; all read the one graded sheet."""
-import csv, json, os, subprocess, sys, threading, time
+import csv, json, subprocess, threading, time
 from pathlib import Path
 import nbformat, pytest
 from filelock import FileLock
-import collab_nb
-from collab_nb.classroom.grader import GRADE_FIELDS
-from collab_nb.classroom.sandbox import sandbox_ok
+from collab_nb.classroom.grader import GRADE_FIELDS, sandbox_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT, CELL = 20, 8  # seconds for each notebook and for each cell or call: tiny notebooks, on a CI machine that may be loaded
@@ -44,7 +42,8 @@ if int(caps, 16): BAD.append('has capabilities ' + caps)
 run = lambda *c: subprocess.run(list(c), capture_output=True).returncode == 0
 for m in ('/tmp', '/root', '/home', VICTIM.rsplit('/', 2)[0]):       # uncover what the sandbox hides
     while run('umount', m): BAD.append('umount ' + m)
-if run('mount', '-o', 'remount,rw', '/'): BAD.append('remount / rw')
+for m in ('/', '/tmp', VICTIM.rsplit('/', 2)[0]):                     # and make it writable
+    if run('mount', '-o', 'remount,rw', m) or run('mount', '-o', 'remount,bind,rw', m): BAD.append('remount rw ' + m)
 if run('mount', '-t', 'tmpfs', 'big', '/mnt'): BAD.append('mount tmpfs')
 try: open('/etc/shadow').read(); BAD.append('read /etc/shadow')
 except OSError: pass
@@ -53,33 +52,29 @@ for f in (VICTIM, SECRET):                                             # a waiti
     except OSError: pass
 subprocess.Popen(['sh', '-c', 'sleep 20; echo pwned >> ' + SECRET + ' # collab-nb-marker'], start_new_session=True)
 def channels():
-    "The grader's channel folders this process can reach (on the old design: next to each child's submitted.ipynb)"
-    res = set(glob.glob('/tmp/collab_nb_results_*/rpc'))
+    "`(own, others)`: the grader's channel folders in reach (on the old design: next to each child's submitted.ipynb)"
+    own = set()
     for c in glob.glob('/proc/[0-9]*/cmdline'):
         try: args = open(c, 'rb').read().split(b'\0')
         except OSError: continue
-        res |= {{str(pathlib.Path(a.decode()).parent/'rpc') for a in args if a.endswith(b'submitted.ipynb')}}
-    return [r for r in res if os.path.isdir(r)]
+        own |= {{str(pathlib.Path(a.decode()).parent/'rpc') for a in args if a.endswith(b'submitted.ipynb')}}
+    return [r for r in own if os.path.isdir(r)], [r for r in glob.glob('/tmp/collab_nb_results_*/rpc') if r not in own]
 def plant(rpc):
-    "Links named like the next requests and like `done`, and a FIFO named like the answer the grader waits for"
+    "Links named like the first requests (to a classmate's notebook) and like `done` (to a new file), FIFOs named like the later requests"
     for n in range(1, 40):
-        for name in (f'.{{n:05d}}.req', f'{{n:05d}}.resp'):
-            try: os.symlink(VICTIM if name.endswith('req') else '/dev/zero', f'{{rpc}}/{{name}}')
-            except OSError: pass
-    for name, target in (('done', MADE),):
-        try: os.symlink(target, f'{{rpc}}/{{name}}')
+        try: os.symlink(VICTIM, f'{{rpc}}/.{{n:05d}}.req') if n < 3 else os.mkfifo(f'{{rpc}}/.{{n:05d}}.req')
         except OSError: pass
-    try: os.mkfifo(f'{{rpc}}/ready.fifo'); os.replace(f'{{rpc}}/ready.fifo', f'{{rpc}}/ready')
+    try: os.symlink(MADE, f'{{rpc}}/done')
     except OSError: pass
 def haunt():
     "For a few seconds, plant links in every channel folder in reach, and mark the others' as crashed"
     end = time.time() + 5
     while time.time() < end:
-        for rpc in channels():
-            plant(rpc)
-            if not rpc.startswith(os.getcwd()):
-                try: open(rpc + '/ready', 'w').write('crash: pwned'); BAD.append('marked ' + rpc)
-                except OSError: pass
+        own, others = channels()
+        for rpc in own + others: plant(rpc)
+        for rpc in others:
+            try: open(rpc + '/ready', 'w').write('crash: pwned'); BAD.append('marked ' + rpc)
+            except OSError: pass
         time.sleep(0.1)
 os.makedirs('rpc', exist_ok=True); plant('rpc')
 haunt()'''
@@ -118,10 +113,11 @@ def grow():
     "The size race: keep growing every answer file in reach, this design's and the old one's"
     dirs = {os.path.expanduser('~/.judge')} | {str(pathlib.Path(a.decode()).parent/'rpc') for c in glob.glob('/proc/[0-9]*/cmdline')
                                                for a in open(c, 'rb').read().split(b'\0') if a.endswith(b'submitted.ipynb')}
-    while True:
-        for f in [g for d in dirs for g in glob.glob(d + '/*.resp') + glob.glob(d + '/*.resp/t.safetensors')]:
-            try: open(f, 'ab').write(b'\0' * (32 << 20))
+    for _ in range(1000):                                      # at most 1 GiB in all
+        for f in [g for d in dirs for g in glob.glob(d + '/*.resp') + glob.glob(d + '/*.resp/t.safetensors')][:1]:
+            try: open(f, 'ab').write(b'\0' * (1 << 20))
             except OSError: pass
+        time.sleep(0.001)
 def match_scores(users, items):
     inject()
     threading.Thread(target=grow, daemon=True).start()
@@ -145,12 +141,9 @@ for d in ('/dev/shm', '/tmp', os.getcwd()):
     if fill(d) >= 300: BAD.append(f'300 MiB written to {d}')'''
 
 HOG_PROCS = r'''
-kids = []
-try:
-    for _ in range(600): kids.append(subprocess.Popen(['sleep', '30']))
-except OSError: pass
-if len(kids) >= 600: BAD.append(f'{len(kids)} processes')
-for k in kids: k.kill(); k.wait()'''
+forker = "import os, time\nn = 0\nfor _ in range(600):\n    try: pid = os.fork()\n    except OSError: break\n    if pid == 0: time.sleep(30); os._exit(0)\n    n += 1\nprint(n, flush=True)\nos.killpg(0, 9)"
+started = subprocess.run([sys.executable, '-c', forker], capture_output=True, start_new_session=True).stdout.split()
+if started and int(started[0]) >= 600: BAD.append('600 processes')'''
 
 HOG_MEMORY = r'''
 hog = "open('/proc/self/oom_score_adj', 'w').write('1000'); b = b'x' * (1200 << 20); print('full', flush=True); import time; time.sleep(60)"

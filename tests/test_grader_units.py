@@ -1,5 +1,5 @@
 "The grader's parts that need no sandbox: reading submissions, finding what to judge, the class sheet, `--unsafe`, what is hidden."
-import csv, json, os, sys
+import csv, json
 from pathlib import Path
 import nbformat, pytest
 import collab_nb.classroom.grader as grader
@@ -30,7 +30,7 @@ def test_bad_submissions_are_named(tmp_path):
     for name, words in (('broken', 'is not a valid notebook'), ('number', 'is not a valid notebook'), ('huge', 'over the limit'), ('link', 'symbolic link')):
         with pytest.raises(ValueError, match=f'{name}.ipynb.*{words}|{words}') as e: grader.load_submission(tmp_path/f'{name}.ipynb')
         assert f'{name}.ipynb' in str(e.value)
-    nb = _nb(tmp_path/'homework.ipynb', '1', lesson=None)
+    _nb(tmp_path/'homework.ipynb', '1', lesson=None)
     rows = grader.grade_notebook(tmp_path/'homework.ipynb')
     assert [(r['status'], r['exercise']) for r in rows] == [('error', '')] and 'homework.ipynb: cannot tell which lesson' in rows[0]['message']
 

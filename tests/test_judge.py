@@ -1,6 +1,5 @@
 "The judge's channel against a hostile sandbox: frames that lie about their size, never end, or never get read; answer files that are links, FIFOs or too large; gradients of the wrong shape."
 import os, threading, time
-from pathlib import Path
 import pytest, torch
 from collab_nb.classroom import wire
 from collab_nb.classroom.judge import Channel, Remote, RemoteGone, RemoteTimeout, judge
@@ -96,7 +95,7 @@ def test_delegation_is_trapped_in_the_kernel(tmp_path):
 
 def test_half_written_request_is_not_served(tmp_path):
     "The relay answers only whole frames: half of one, then the grader gone, and nothing runs"
-    (r1, w1), (r2, w2) = os.pipe(), os.pipe()
+    (r1, w1), (_, w2) = os.pipe(), os.pipe()
     os.write(w1, wire.HEADER.pack(100, 1) + b'half'); os.close(w1)
     ran = []
     relay(r1, w2, lambda code: ran.append(code) or True, tmp_path, time.monotonic() + 2)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/reference/site.ipynb #e0180332
 from __future__ import annotations
-import os, re, copy, html, shutil
+import os, re, copy, html
 from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter

@@ -53,7 +53,7 @@ def _few_alike(g)->tuple:
     fac[flip] = -fac[flip]
     return fac, idx, n
 
-# %% ../../../nbs/reference/checks_03_interpret.ipynb #35872889
+# %% ../../../nbs/reference/checks_03_interpret.ipynb #efd71be2
 def _check_similar(f, fac, idx, n):
     "One call of `most_similar`: the `n` best cosine similarities to row `idx`, best first, without it"
     sims = F.cosine_similarity(fac, fac[idx][None], dim=1); sims[idx] = -2
@@ -75,4 +75,4 @@ def check_most_similar(f):
     g = gen()
     cases = [_dot_differs(g), _few_alike(g)]
     for fac, idx, n in cases: _check_similar(f, fac, idx, n)
-    return f"{cases[0][2]} neighbours of item {cases[0][1]} among {len(cases[0][0])}, and a query few rows resemble"
+    return f"{cases[0][2]} neighbours of item {cases[0][1]} among {len(cases[0][0])}"

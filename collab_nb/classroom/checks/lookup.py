@@ -33,7 +33,7 @@ def _check_lookup(f, idx, w, g):
     if w.grad is None or not close(w.grad, torch.zeros_like(w).index_add_(0, idx, up)):
         raise ExerciseError("the gradient with respect to `weight` differs from the embedding's")
 
-# %% ../../../nbs/reference/checks_01_lookup.ipynb #522e01dd
+# %% ../../../nbs/reference/checks_01_lookup.ipynb #4f71b6a6
 @exercise('01_lookup', refs=['collab_nb.lookup:onehot_lookup', 'collab_nb.lookup:one_hot'])
 def check_one_hot_lookup(f):
     "Check `f(idx, weight)`: rows `idx` of `weight` via a one-hot matrix product, with the same gradient as indexing"
@@ -42,7 +42,7 @@ def check_one_hot_lookup(f):
     w = torch.randn(n, k, generator=g, requires_grad=True)
     batches = _lookup_batches(g, n)
     for idx in batches: _check_lookup(f, idx, w, g)
-    return f"values and gradients match for batches of {len(batches[0])} rows of a table of {n}"
+    return f"values and gradients match for a batch of {len(batches[0])}"
 
 # %% ../../../nbs/reference/checks_01_lookup.ipynb #b54d66fd
 @exercise('01_lookup', refs=['collab_nb.lookup:match_score'])
