@@ -256,7 +256,7 @@ def test_grade_finds_what_to_judge(built, tmp_path):
     assert 'by name' in res['one_hot_lookup'][1] and 'no `check_match_scores(...)` cell' in res['match_scores'][1]
 
 def test_cli_exercises_bad_input(tmp_path):
-    "The handouts themselves are built by the console script in tests/test_package.py (from a wheel) and by 15_handout"
+    "The handouts themselves are built by the console script in tests/test_package.py (from a wheel) and by reference/handout"
     from collab_nb.cli import run
     rc, out, err = run(['exercises', 'publish', str(tmp_path/'out')])
     assert rc == 2 and err.startswith('error: unknown action') and 'Traceback' not in err
