@@ -90,7 +90,7 @@ class Kernel:
     def __init__(self, variant:str='native', timeout:int=600):
         self.env, self.timeout, self.client, self._cm = _env(variant), timeout, None, None
     def _start(self, cwd:str):
-        self.client = NotebookClient(nbformat.v4.new_notebook(), timeout=self.timeout, kernel_name='python3', allow_errors=False)
+        self.client = NotebookClient(nbformat.v4.new_notebook(), timeout=self.timeout, kernel_name='python3', allow_errors=False, record_timing=False)
         self._cm = self.client.setup_kernel(cwd=cwd, env=self.env)
         self._cm.__enter__()
         if self.env.get('NBOUTS_THREADS'): _run_code(self.client, _THREADS.format(n=self.env['NBOUTS_THREADS']))
