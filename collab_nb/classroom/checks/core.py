@@ -36,7 +36,7 @@ def _spec_args(doc:str|None)->list:
     m = re.search(r'`f\(([^)]*)\)`', doc or '')
     return [a.strip() for a in m.group(1).split(',')] if m else []
 
-# %% ../../../nbs/reference/checks.ipynb #7d007d35
+# %% ../../../nbs/reference/checks.ipynb #2d5a205a
 def exercise(lesson:str, # lesson the exercise belongs to, e.g. '01_lookup' (the name of its notebook in nbs/)
              name:str|None=None, # exercise name (default: the checker's name without `check_`)
              refs:tuple=(), # the package's own implementations of the exercise, `module:qualname`, trapped while the learner's function runs
@@ -51,7 +51,7 @@ def exercise(lesson:str, # lesson the exercise belongs to, e.g. '01_lookup' (the
             print(f"✓ {nm}: correct" + (f" ({detail})" if detail else ''))
             return True
         _check.exercise, _check.lesson = nm, lesson
-        EXERCISES[nm] = dict(rec, check=_check)
+        if f.__module__ != '__main__': EXERCISES[nm] = dict(rec, check=_check)  # a notebook's own copy works, the package's is the one registered
         return _check
     return _deco
 
