@@ -162,13 +162,13 @@ def _class(d:Path)->dict:
     victim = subs/'zoe'/'01_lookup.ipynb'
     tiny(victim, *honest())
     tiny(subs/'amy'/'01_lookup.ipynb', IMPORTS, ESCAPE.format(victim=str(victim), secret=str(secret), made=str(made)), LOOKUP, REPORT, *CHECKS)
-    tiny(subs/'bob'/'01_lookup.ipynb', 'import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)', IMPORTS, LOOKUP,
+    tiny(subs/'bob'/'01_lookup.ipynb', 'import os, shutil; shutil.rmtree(os.getcwd(), ignore_errors=True)', IMPORTS,
+         'def one_hot_lookup(idx, weight):\n    raise NotImplementedError("replace this line with your solution")',
          'def match_scores(users, items): return users @ items.T', *CHECKS)
     tiny(subs/'cat'/'01_lookup.ipynb', 'import os; os._exit(1)', *honest())
     tiny(subs/'dan'/'01_lookup.ipynb', DAN, *honest())
-    tiny(subs/'gil'/'01_lookup.ipynb', IMPORTS, 'def one_hot_lookup(idx, weight):\n    raise NotImplementedError("replace this line with your solution")',
-         'def match_scores(users, items):\n    while True: pass', *CHECKS)
-    tiny(subs/'hog'/'01_lookup.ipynb', IMPORTS, HOG, HOG_PROCS, HOG_MEMORY, LOOKUP, REPORT, *CHECKS)   # a cell each: each within its cell time
+    tiny(subs/'hog'/'01_lookup.ipynb', IMPORTS, HOG, HOG_PROCS, HOG_MEMORY, REPORT, *CHECKS,   # a cell each: each within its cell time
+         'def one_hot_lookup(idx, weight):\n    while True: pass')                                 # and a loop inside one exercise
     tiny(subs/'liar'/'01_lookup.ipynb', IMPORTS, LOOKUP, LIAR, *CHECKS)
     tiny(subs/'thief'/'01_lookup.ipynb', IMPORTS, THIEF, REPORT, *CHECKS)
     (subs/'nil'/'01_lookup.ipynb').parent.mkdir(); (subs/'nil'/'01_lookup.ipynb').write_text('{"cells": [')
@@ -210,18 +210,17 @@ def graded(tmp_path_factory, worker_id):
 def verdicts(g, student)->dict: return {r['exercise']: (r['status'], r['message']) for r in g['rows'] if r['student'] == student}
 
 def test_grade_cli_statuses(graded):
-    "Correct, wrong (after deleting its folder), crashing, looping (uninterruptibly / inside one exercise), unwritten: the right CSV, in time"
+    "Correct, wrong and unwritten (after deleting its folder), crashing, looping (uninterruptibly / inside one exercise): the right CSV, in time"
     g = graded
     assert g['rc'] == 0, g['err']
     assert list(g['rows'][0]) == GRADE_FIELDS
     st = lambda s: {e: v[0] for e, v in verdicts(g, s).items()}
     assert st('zoe') == dict(one_hot_lookup='pass', match_scores='pass'), g['rows']
-    assert st('bob') == dict(one_hot_lookup='pass', match_scores='fail')
-    assert 'every user against every item' in verdicts(g, 'bob')['match_scores'][1]
+    assert st('bob') == dict(one_hot_lookup='fail', match_scores='fail')
+    assert 'every user against every item' in verdicts(g, 'bob')['match_scores'][1] and 'not written yet' in verdicts(g, 'bob')['one_hot_lookup'][1]
     assert st('cat') == dict(one_hot_lookup='crash', match_scores='crash') and 'kernel died' in verdicts(g, 'cat')['match_scores'][1]
     assert st('dan') == dict(one_hot_lookup='timeout', match_scores='timeout') and 'did not finish within' in verdicts(g, 'dan')['match_scores'][1]
-    assert st('gil') == dict(one_hot_lookup='fail', match_scores='timeout')
-    assert 'not written yet' in verdicts(g, 'gil')['one_hot_lookup'][1] and 'did not answer in time' in verdicts(g, 'gil')['match_scores'][1]
+    assert st('hog')['one_hot_lookup'] == 'timeout' and 'did not answer in time' in verdicts(g, 'hog')['one_hot_lookup'][1]   # a loop inside one exercise
     assert g['summary']['students'] == len({r['student'] for r in g['rows']}) and g['summary']['per_student']['zoe'] == 2
     assert max(float(r['seconds']) for r in g['rows']) < 60 + 2*TIMEOUT + 30  # the watchdog's bound
 
@@ -236,7 +235,7 @@ def test_channel_links_and_fifos_harmless(graded):
     "Links named like the next request or `done`, and a FIFO for the answer, in every channel folder in reach: the grader neither follows them nor freezes"
     g = graded
     assert not g['made'].exists(), "the grader created a file where a student's link pointed"
-    assert [st for st, _ in verdicts(g, 'bob').values()] == ['pass', 'fail'], verdicts(g, 'bob')   # graded beside the attacker, not marked crashed
+    assert [st for st, _ in verdicts(g, 'bob').values()] == ['fail', 'fail'], verdicts(g, 'bob')   # graded beside the attacker, not marked crashed
     assert g['after'][str(g['victim'])] == g['before'][str(g['victim'])]
 
 def test_lying_kernel_costs_only_itself(graded):

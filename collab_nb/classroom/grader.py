@@ -98,7 +98,7 @@ def _child_cmd(timeout:float, cell_timeout:float|None, rfd:int, wfd:int)->list:
     cfg = dict(timeout=timeout, cell_timeout=cell_timeout, judge_for=timeout, rfd=rfd, wfd=wfd)
     return [sys.executable, '-c', 'from collab_nb.classroom.runner import child_main; child_main()', json.dumps(cfg)]
 
-# %% ../../nbs/reference/grader.ipynb #22dc83fb
+# %% ../../nbs/reference/grader.ipynb #7ec3a753
 def _verdicts(lesson, calls, ch:Channel, status:str, budget:float, cell_timeout)->dict:
     "{exercise: (status, message)}: each checker run here, on the student's function through the channel"
     res, end = {}, time.monotonic() + budget
@@ -107,11 +107,11 @@ def _verdicts(lesson, calls, ch:Channel, status:str, budget:float, cell_timeout)
         if calls[ex][1] is None: res[ex] = ('missing', f"`check_{ex}` must be called on your function by name, e.g. `check_{ex}(my_function)`"); continue
         left = end - time.monotonic()
         if status.startswith('crash'): res[ex] = ('crash', f"the kernel died before this exercise could be judged ({status})"); continue
-        if left <= 0 or (status == 'timeout' and 'timeout' in (v[0] for v in res.values())):  # out of time, or a kernel that is still busy
-            res[ex] = ('timeout', "the notebook did not finish within its time limit"); continue
+        busy = status.startswith('timeout:') or (status == 'timeout' and any(v[0] == 'timeout' for v in res.values()))  # a kernel that will not answer
+        if left <= 0 or busy: res[ex] = ('timeout', "the notebook did not finish within its time limit" + (" (its kernel is still busy)" if busy else '')); continue
         ch.timeout = min(cell_timeout or left, left)
         st, msg = judge(ex, Remote(calls[ex][1], ch))
-        if st in ('timeout', 'crash') and status == 'timeout': msg = f"the notebook did not finish within its time limit ({msg})"
+        if st in ('timeout', 'crash') and status.startswith('timeout'): msg = f"the notebook did not finish within its time limit ({msg})"
         res[ex] = (st, msg)
     return res
 

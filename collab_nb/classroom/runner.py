@@ -84,7 +84,7 @@ def _client(nb, timeout:float, cell_timeout:float, deadline:float)->NotebookClie
     return NotebookClient(nb, kernel_name='python3', allow_errors=True, interrupt_on_timeout=False, shutdown_kernel='immediate',
                           resources={'metadata': {'path': os.getcwd()}}, timeout_func=limit, startup_timeout=max(60, int(timeout)))
 
-# %% ../../nbs/reference/runner.ipynb #7eb73314
+# %% ../../nbs/reference/runner.ipynb #8003d01d
 def child_main():
     "Entry point of the grading child: `child_main CONFIG` (JSON: timeout, cell_timeout, judge_for, rfd, wfd); the notebook comes as the first frame"
     cfg = json.loads(sys.argv[1])
@@ -98,6 +98,7 @@ def child_main():
         with client.setup_kernel():
             status = run_cells(client, nb, deadline)
             if status == 'ok': _run_cell(client, 60)('import collab_nb.classroom.serve')  # the grader's own imports: not the student's time
+            elif not _run_cell(client, 2)('pass'): status = 'timeout: its kernel is still busy'   # it would answer no call
             wire.send(wfd, 0, status.encode(), time.monotonic() + 10)
             relay(rfd, wfd, _run_cell(client, cell_timeout), work, time.monotonic() + cfg['judge_for'])
             return
