@@ -62,14 +62,18 @@ def _kernel(ns, tmp_path):
     def stop(): os.close(ch.wfd); th.join()
     return ch, stop
 
+def judged(ns, tmp_path, exercise, names)->dict:
+    "{name: verdict} of `exercise` on each function `names` of `ns`, judged through the channel"
+    ch, stop = _kernel(ns, tmp_path)
+    try: return {k: judge(exercise, Remote(k, ch)) for k in names}
+    finally: stop()
+
 def test_wrong_shaped_gradients_are_a_crash(tmp_path, monkeypatch):
     "A kernel that answers a backward request with gradients of the wrong shape: a crash verdict for that exercise, not an exception out of the grader"
     import collab_nb.classroom.serve as serve
     ns = {'lookup': lambda i, w: torch.nn.functional.one_hot(i, w.shape[0]).float() @ w}
     monkeypatch.setattr(serve, '_answer_grad', lambda r: (dict(type='grads', n=1), {'g0': torch.zeros(1)}))
-    ch, stop = _kernel(ns, tmp_path)
-    try: st, msg = judge('one_hot_lookup', Remote('lookup', ch))
-    finally: stop()
+    st, msg = judged(ns, tmp_path, 'one_hot_lookup', ['lookup'])['lookup']
     assert st == 'crash' and 'shapes' in msg, (st, msg)
 
 def test_posterior_through_the_judge(tmp_path):
@@ -78,9 +82,7 @@ def test_posterior_through_the_judge(tmp_path):
         P = torch.diag(lam) + alpha*films.T@films
         return torch.linalg.solve(P, alpha*films.T@ratings), torch.linalg.inv(P) if cov else P
     ns = {'good': post, 'cov': lambda *a: post(*a, cov=True)}
-    ch, stop = _kernel(ns, tmp_path)
-    try: res = {k: judge('user_posterior', Remote(k, ch)) for k in ('good', 'cov')}
-    finally: stop()
+    res = judged(ns, tmp_path, 'user_posterior', ['good', 'cov'])
     assert res['good'][0] == 'pass' and res['cov'][0] == 'fail' and 'covariance' in res['cov'][1], res
 
 def test_delegation_is_trapped_in_the_kernel(tmp_path):
@@ -88,9 +90,7 @@ def test_delegation_is_trapped_in_the_kernel(tmp_path):
     import collab_nb.lookup
     saved = collab_nb.lookup.match_score
     ns = {'mine': lambda u, i: (u*i).sum(1), 'theirs': lambda u, i: saved(u, i)}
-    ch, stop = _kernel(ns, tmp_path)
-    try: res = {k: judge('match_scores', Remote(k, ch)) for k in ('mine', 'theirs')}
-    finally: stop()
+    res = judged(ns, tmp_path, 'match_scores', ['mine', 'theirs'])
     assert res['mine'][0] == 'pass' and res['theirs'][0] == 'fail' and 'hands in `collab_nb.lookup.match_score`' in res['theirs'][1], res
 
 def test_half_written_request_is_not_served(tmp_path):
