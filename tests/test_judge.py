@@ -106,3 +106,11 @@ def test_answer_with_trailing_bytes_is_malformed():
     ch, r, w = pipes()
     wire.send(w, 1, meta_bytes(dict(type='json', value=1)) + b'\0' * 1000, time.monotonic() + 1)
     with pytest.raises(RemoteGone, match='malformed'): ch.call(dict(kind='call', expr='f', args=(), grads=[]))
+
+def test_tensors_inside_a_tuple_argument_carry_their_gradients(tmp_path):
+    "`row_l2(tables, x)` gets its tables as a tuple: through the judge too, the penalty's gradient reaches them (and a detached one fails)"
+    def rows(tables, x, detach=False):
+        res = sum(t[x[:, c]].pow(2).reshape(len(x), -1).sum(1) for t, c in zip(tables, (0, 1, 0, 1)) if t is not None).mean()
+        return res.detach() if detach else res
+    res = judged({'good': rows, 'detached': lambda t, x: rows(t, x, True)}, tmp_path, 'row_l2', ['good', 'detached'])
+    assert res['good'][0] == 'pass' and res['detached'][0] == 'fail' and 'no gradient' in res['detached'][1], res

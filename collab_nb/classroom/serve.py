@@ -12,7 +12,7 @@ from safetensors.torch import save as st_save
 from .traps import traps, Delegated
 
 # %% auto #0
-__all__ = ['pack', 'response_bytes', 'serve']
+__all__ = ['pack', 'response_bytes', 'tensor_args', 'leaves', 'serve']
 
 # %% ../../nbs/reference/serve.ipynb #2f8ae498
 def pack(res, tensors:dict)->dict:
@@ -40,34 +40,41 @@ def _write(out:Path, data:bytes):
     tmp.write_bytes(data)
     os.replace(tmp, out)
 
-# %% ../../nbs/reference/serve.ipynb #1bed0949
+# %% ../../nbs/reference/serve.ipynb #78e562df
 _KEPT = {}  # call id -> (output, tensors that require grad), kept in the kernel for backward requests
 
-def _leaves(args)->list:
-    "Tensors a result may need gradients for: arguments that require grad, then the parameters of model arguments"
-    ts = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
-    return ts + [p for a in args if isinstance(a, nn.Module) for p in a.parameters()]
+def tensor_args(args)->list:
+    "`(key, tensor)` of each tensor argument (`a0`) and each tensor in a tuple or list argument (`a1.0`): what a call may change"
+    res = []
+    for i, a in enumerate(args):
+        if isinstance(a, torch.Tensor): res.append((f'a{i}', a))
+        elif isinstance(a, (tuple, list)): res += [(f'a{i}.{j}', o) for j, o in enumerate(a) if isinstance(o, torch.Tensor)]
+    return res
 
-def _side_effects(args, before:list, tensors:dict)->list:
-    "Put the new state of model arguments and of changed tensor arguments into `tensors`; the positions of changed tensors"
-    changed = []
-    for i, (a, b) in enumerate(zip(args, before)):
-        if isinstance(a, nn.Module):
-            for j, p in enumerate(a.parameters()):
-                tensors[f'm{i}.{j}'] = p.detach().contiguous()
-                if p.grad is not None: tensors[f'g{i}.{j}'] = p.grad.detach().contiguous()
-        elif b is not None and not (a.shape == b.shape and a.dtype == b.dtype and torch.equal(a.detach(), b)):
-            tensors[f'a{i}'] = a.detach().contiguous(); changed.append(i)
+def leaves(args)->list:
+    "Tensors a result may need gradients for: tensor arguments that require grad (alone or in a tuple), then the parameters of model arguments"
+    return [t for _, t in tensor_args(args) if t.requires_grad] + [p for a in args if isinstance(a, nn.Module) for p in a.parameters()]
+
+# %% ../../nbs/reference/serve.ipynb #c8118695
+def _side_effects(args, before:dict, tensors:dict)->list:
+    "Put the new state of model arguments and of changed tensor arguments into `tensors`; the keys of the changed tensors"
+    for i, a in enumerate(args):
+        if not isinstance(a, nn.Module): continue
+        for j, p in enumerate(a.parameters()):
+            tensors[f'm{i}.{j}'] = p.detach().contiguous()
+            if p.grad is not None: tensors[f'g{i}.{j}'] = p.grad.detach().contiguous()
+    changed = [k for k, t in tensor_args(args) if not (t.shape == before[k].shape and t.dtype == before[k].dtype and torch.equal(t.detach(), before[k]))]
+    tensors.update({k: t.detach().contiguous() for k, t in tensor_args(args) if k in changed})
     return changed
 
-# %% ../../nbs/reference/serve.ipynb #36da48b4
+# %% ../../nbs/reference/serve.ipynb #7c23736b
 def _answer_call(r:dict, ns:dict)->tuple:
     "`(meta, tensors)` for a call request: the function's answer and its side effects, or which reference it handed in"
     args, tensors = r['args'], {}
     for a, grads in zip(args, r['grads']):  # the gradients a model argument had on the trusted side
         if isinstance(a, nn.Module):
             for p, g in zip(a.parameters(), grads): p.grad = g
-    before = [a.detach().clone() if isinstance(a, torch.Tensor) else None for a in args]
+    before = {k: t.detach().clone() for k, t in tensor_args(args)}
     fn = eval(r['expr'], ns)
     with traps(r.get('traps', [])) as sprung:
         try:
@@ -75,7 +82,7 @@ def _answer_call(r:dict, ns:dict)->tuple:
         except Delegated: res = None
     if sprung: return dict(type='delegated', name=sprung[0]), {}
     meta = pack(res, tensors)
-    _KEPT[r['id']] = (res, _leaves(args))
+    _KEPT[r['id']] = (res, leaves(args))
     meta['changed'] = _side_effects(args, before, tensors)
     return meta, tensors
 
