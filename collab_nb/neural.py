@@ -9,7 +9,6 @@ from torch import nn
 from fastcore.basics import ifnone
 from fastai.torch_core import Module
 from fastai.layers import Embedding, sigmoid_range
-from .models import register_model
 
 # %% auto #0
 __all__ = ['emb_sz_rule', 'get_emb_sz', 'CollabNN', 'movielens_side_info', 'CollabNNSide']
@@ -45,13 +44,6 @@ class CollabNN(Module):
         embs = torch.cat([self.user_factors(x[:,0]), self.item_factors(x[:,1])], dim=1)
         res = self.layers(embs)[:,0]
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
-
-# %% ../nbs/04_collab_nn.ipynb #e7306164
-def _collab_nn(n_users, n_items, n_factors, y_range=(0, 5.5), **kw):
-    "`CollabNN` with `n_factors`-wide user and item embeddings"
-    return CollabNN((n_users, n_factors), (n_items, n_factors), y_range=y_range, **kw)
-
-register_model('nn', _collab_nn, dict(n_factors=50, epochs=8, lr=1e-2, wd=0.1, bs=4096));
 
 # %% ../nbs/04_collab_nn.ipynb #a69add8b
 import numpy as np, pandas as pd
