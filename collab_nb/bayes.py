@@ -4,10 +4,14 @@
 
 # %% ../nbs/08b_bayes.ipynb #2f3f6a4a
 from __future__ import annotations
-import copy, warnings
+
+import copy
+import warnings
+
 import torch
-from torch import nn
 from fastai.torch_core import Module
+from torch import nn
+
 from .svdpp import history_pairs_for
 
 # %% auto #0

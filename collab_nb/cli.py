@@ -4,16 +4,28 @@
 
 # %% ../nbs/reference/cli.ipynb #0fdfd9b9
 from __future__ import annotations
-import io, os, sys, json, math, tempfile, traceback, contextlib, importlib, argparse
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Annotated
+
 from fastcore.script import anno_parser
-from .data import ENV_VAR, FOLDS, get_ratings, ratings_summary, movielens_path, _plain
-from .registry import MODELS, BadValue, get_spec, check_hp, parse_value, param, models_of_kind
-from .recommend import parse_rate
-from .modelfile import check_out
-from .runs import Protocol, train_run, report, save_run, evaluate_saved, retrain_folds, recommend_saved
+
+from .data import ENV_VAR, FOLDS, _plain, get_ratings, movielens_path, ratings_summary
 from .distributed import train_distributed
+from .modelfile import check_out
+from .recommend import parse_rate
+from .registry import MODELS, BadValue, check_hp, get_spec, models_of_kind, param, parse_value
+from .runs import Protocol, evaluate_saved, recommend_saved, report, retrain_folds, save_run, train_run
 
 # %% auto #0
 __all__ = ['FLAGS', 'MODEL_HELP', 'COMMANDS', 'EXPECTED', 'CliError', 'positive', 'finite', 'resolve_data', 'defaults_help',

@@ -4,12 +4,18 @@
 
 # %% ../nbs/00_data.ipynb #643373d0
 from __future__ import annotations
-import os, sys, warnings, contextlib
+
+import contextlib
+import os
+import sys
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from fastcore.basics import store_attr, ifnone, AttrDict
+
+import numpy as np
+import pandas as pd
+import torch
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
+from fastcore.basics import AttrDict, ifnone, store_attr
 
 # %% auto #0
 __all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'id_problems', 'rating_problems', 'validate_ratings', 'errmsg',
@@ -228,6 +234,7 @@ def _decode(index:pd.Index, idx):
 
 # %% ../nbs/00_data.ipynb #f55531a1
 from fastcore.basics import patch
+
 
 @patch
 def user_idx(self:CollabVocab, ids, strict:bool=False):

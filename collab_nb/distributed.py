@@ -4,12 +4,21 @@
 
 # %% ../nbs/10_scale.ipynb #3b270f93
 from __future__ import annotations
-import os, re, sys, json, shutil, tempfile, subprocess
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
 import torch.distributed as dist
-from fastcore.basics import store_attr
 from fastai.callback.core import Callback
-from .runs import Protocol, train_run, report, save_run
+from fastcore.basics import store_attr
+
+from .runs import Protocol, report, save_run, train_run
 
 # %% auto #0
 __all__ = ['ShardBatches', 'ddp_main', 'torchrun_cmd', 'train_distributed']

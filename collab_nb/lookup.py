@@ -4,9 +4,11 @@
 
 # %% ../nbs/01_lookup.ipynb #09e35ca7
 from __future__ import annotations
-import time, statistics
+
+import statistics
+import time
+
 import torch
-from torch import nn
 from fastcore.basics import ifnone
 
 # %% auto #0

@@ -4,14 +4,26 @@
 
 # %% ../nbs/reference/modelfile.ipynb #e53e41a6
 from __future__ import annotations
-import os, re, json, math, ctypes, shutil, struct, hashlib, secrets
+
+import ctypes
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import struct
 from pathlib import Path
+
 import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 from torch import nn
-from safetensors.torch import save as st_save, load as st_load
+
 from .data import CollabVocab, _plain
-from .registry import MODELS, BadValue, get_spec, get_model, check_value, param, models_of_kind
 from .ranking import HistoryModel
+from .registry import MODELS, BadValue, check_value, get_model, get_spec, models_of_kind, param
 
 # %% auto #0
 __all__ = ['FORMAT', 'FILES', 'MAX_JSON', 'clean_text', 'model_bytes', 'is_model_dir', 'check_out', 'save_model', 'check_config',

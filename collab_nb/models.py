@@ -4,12 +4,14 @@
 
 # %% ../nbs/02_dot_product.ipynb #c3079072
 from __future__ import annotations
-import torch
-from torch import nn
-from fastai.torch_core import Module
+
 from collections import namedtuple
-from fastai.layers import Embedding, sigmoid_range
+
+import torch
 from fastai.collab import EmbeddingDotBias
+from fastai.layers import Embedding, sigmoid_range
+from fastai.torch_core import Module
+from torch import nn
 
 # %% auto #0
 __all__ = ['Tables', 'DotProduct', 'DotProductBias', 'wd_penalty', 'create_params', 'DotProductBiasScratch', 'scratch_from',

@@ -4,11 +4,12 @@
 
 # %% ../nbs/04_collab_nn.ipynb #6958f2e1
 from __future__ import annotations
+
 import torch
-from torch import nn
-from fastcore.basics import ifnone
-from fastai.torch_core import Module
 from fastai.layers import Embedding, sigmoid_range
+from fastai.torch_core import Module
+from fastcore.basics import ifnone
+from torch import nn
 
 # %% auto #0
 __all__ = ['emb_sz_rule', 'get_emb_sz', 'CollabNN', 'movielens_side_info', 'CollabNNSide']
@@ -46,8 +47,11 @@ class CollabNN(Module):
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
 
 # %% ../nbs/04_collab_nn.ipynb #a69add8b
-import numpy as np, pandas as pd
+import numpy as np
+import pandas as pd
+
 from .data import movielens_path
+
 
 def movielens_side_info(vocab, # the `CollabVocab` whose indices the rows follow
                         data_dir=None, # folder holding `ml-100k/`; default `$COLLAB_NB_DATA`

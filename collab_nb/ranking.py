@@ -4,12 +4,16 @@
 
 # %% ../nbs/07_ranking.ipynb #0d986da1
 from __future__ import annotations
+
 import copy
-import torch, torch.nn.functional as F
-from torch import nn
-from fastai.torch_core import Module
+
+import torch
+import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
+from fastai.torch_core import Module
+from torch import nn
+
 from .data import RatingsDL
 from .models import model_tables
 

@@ -4,15 +4,22 @@
 
 # %% ../nbs/06_recommend.ipynb #93305a83
 from __future__ import annotations
-import re, copy, math
-import numpy as np, pandas as pd, torch
-from torch import nn
+
+import copy
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import torch
 from fastai.layers import sigmoid_range
+from torch import nn
+
 from .data import CollabVocab, _plain
 from .metrics import score_items
-from .models import model_tables, is_fusable
+from .models import is_fusable, model_tables
+from .ranking import AllItems, History, multinomial_nll, with_history  # ranking does not import recommend: no cycle
 from .registry import BadValue
-from .ranking import History, AllItems, multinomial_nll, with_history  # ranking does not import recommend: no cycle
 from .train import torch_threads
 
 # %% auto #0

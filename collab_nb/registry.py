@@ -4,16 +4,19 @@
 
 # %% ../nbs/reference/registry.ipynb #8fc909ea
 from __future__ import annotations
+
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+
 from fastai.collab import EmbeddingDotBias
 from fastai.losses import BCEWithLogitsLossFlat
+
+from .bayes import BayesMF, bayes_setup
 from .models import DotProduct, DotProductBias, DotProductBiasScratch
 from .neural import CollabNN
-from .ranking import EASE, MultDAE, negatives_setup, users_setup, ease_setup, bpr_loss
-from .svdpp import SVDpp, SVDppBlend, svdpp_setup, svdpp_blend_setup
-from .bayes import BayesMF, bayes_setup
+from .ranking import EASE, MultDAE, bpr_loss, ease_setup, negatives_setup, users_setup
+from .svdpp import SVDpp, SVDppBlend, svdpp_blend_setup, svdpp_setup
 
 # %% auto #0
 __all__ = ['MODELS', 'DEFAULTS', 'BadValue', 'HParam', 'check_value', 'parse_value', 'suggest', 'n_factors', 'fit_params',

@@ -4,15 +4,19 @@
 
 # %% ../nbs/reference/runs.ipynb #e80cbf2d
 from __future__ import annotations
+
 import time
 from dataclasses import dataclass
-import numpy as np, torch
-from .data import FOLDS, ML_FILES, get_ratings, random_split, movielens_fold
-from .registry import BadValue, get_spec
+
+import numpy as np
+import torch
+
+from .data import FOLDS, ML_FILES, get_ratings, movielens_fold, random_split
+from .metrics import evaluate, evaluate_folds, ranking_metrics, valid_report
+from .modelfile import load_model, load_ranker, save_model
+from .recommend import find_item, fold_in, item_titles, rare_items, recommend, top_lists, user_index
+from .registry import BadValue, check_hp, get_spec
 from .train import train_model
-from .metrics import evaluate, evaluate_folds, valid_report, ranking_metrics
-from .recommend import item_titles, recommend, fold_in, find_item, rare_items, top_lists, user_index
-from .modelfile import save_model, load_model, load_ranker
 
 # %% auto #0
 __all__ = ['KNOWN_DATA', 'Protocol', 'protocol_of', 'Run', 'train_run', 'report', 'save_run', 'held_out', 'evaluate_saved',
@@ -79,11 +83,13 @@ def train_run(protocol:Protocol, # where the ratings come from and how they are 
              )->Run:
     "Train `model` (and `ranker`) on `protocol`'s train part, its test part held out"
     if ranker is not None and get_spec(ranker).kind != 'ranking': raise BadValue('ranker', f"{ranker!r}: not a ranking model")
+    hp = check_hp(get_spec(model), hp or {})  # before any data is read
     t0, trn, tst = time.perf_counter(), protocol['train'], protocol['test']
-    m, vocab, dls, hp = train_model(trn, model, tst, seed=protocol.seed, show=show, cbs=cbs, **(hp or {}))
+    held = dict(valid_df=tst) if len(tst) else dict(valid_pct=0.)  # nothing held out (valid_pct 0)
+    m, vocab, dls, hp = train_model(trn, model, seed=protocol.seed, show=show, cbs=cbs, **held, **hp)
     rk = None
     if ranker is not None and get_spec(model).kind == 'rating':
-        r, rv, _, rhp = train_model(trn, ranker, tst, seed=protocol.seed, show=show)
+        r, rv, _, rhp = train_model(trn, ranker, seed=protocol.seed, show=show, **held)
         assert rv.items.tolist() == vocab.items.tolist() and rv.users.tolist() == vocab.users.tolist(), "the ranker's split differs"
         rk = (dict(model=ranker, **rhp), r)
     return Run(m, vocab, dls, hp, protocol, model, time.perf_counter()-t0, rk)

@@ -4,12 +4,14 @@
 
 # %% ../nbs/08_svdpp.ipynb #e11eebcb
 from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
-from torch import nn
-from fastai.layers import Embedding, sigmoid_range
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
+from fastai.layers import Embedding, sigmoid_range
+from torch import nn
+
 from .data import RatingsDL
 from .ranking import HistoryModel
 

@@ -4,21 +4,24 @@
 
 # %% ../nbs/09_fast.ipynb #92368ff2
 from __future__ import annotations
+
 from contextlib import contextmanager
+
+import pandas as pd
 import torch
-from torch import nn
-from fastcore.basics import noop
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (adds `Learner.fit_one_cycle`)
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
 from fastai.optimizer import Adam
-from fastai.callback.core import Callback
-from fastai.callback.schedule import fit_one_cycle
-from fastai.callback.progress import ProgressCallback
-import pandas as pd
 from fastai.torch_core import set_seed
+from fastcore.basics import noop
+from torch import nn
+
 from .data import RatingsDataLoaders
-from .models import model_tables, is_fusable
-from .registry import DEFAULTS, get_spec, check_hp, build, get_model
+from .models import is_fusable, model_tables
+from .registry import build, check_hp, get_spec
 
 # %% auto #0
 __all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'y_range_for', 'fit_steps',

@@ -20,16 +20,16 @@ def u1_model(tmp_path_factory):
 
 def test_train_json(u1_model):
     out, res = u1_model
-    for k in ('model', 'n_train', 'n_valid', 'valid_mse', 'valid_rmse', 'seconds'): assert k in res, k
-    assert (res['n_train'], res['n_valid'], res['model']) == (80_000, 20_000, 'dot-bias')
-    assert res['valid_rmse'] < 1.0 and abs(res['valid_mse'] - res['valid_rmse']**2) < 1e-4
+    for k in ('model', 'n_train', 'n_test', 'test_mse', 'test_rmse', 'seconds'): assert k in res, k
+    assert (res['n_train'], res['n_test'], res['model']) == (80_000, 20_000, 'dot-bias')
+    assert res['test_rmse'] < 1.0 and abs(res['test_mse'] - res['test_rmse']**2) < 1e-4 and 'valid_mse' not in res
     assert sorted(p.name for p in out.iterdir()) == ['config.json', 'model.safetensors', 'ranker.safetensors', 'seen.safetensors', 'vocab.json']
 
 def test_train_random_split_synthetic(tmp_path):
     rc, so, se = run('train', '--data', 'synthetic', '--epochs', '3', '--valid-pct', '0.25', '--json')
     assert rc == 0, se
     res = json.loads(so)
-    assert (res['n_train'], res['n_valid']) == (27_000, 9_000) and res['data'] == 'synthetic'
+    assert (res['n_train'], res['n_test']) == (27_000, 9_000) and res['data'] == 'synthetic'
     assert 'Traceback' not in se and '%' not in so   # no progress bar when stdout is not a terminal
 
 def test_evaluate_same_fold(u1_model):
@@ -38,7 +38,7 @@ def test_evaluate_same_fold(u1_model):
     assert rc == 0, se
     ev = json.loads(so)
     for k in ('rmse', 'mae', 'precision_at_10', 'ndcg_at_10'): assert 0 <= ev[k] < 2, k
-    assert abs(ev['rmse'] - res['valid_rmse']) < 1e-4
+    assert abs(ev['rmse'] - res['test_rmse']) < 1e-4
 
 def test_evaluate_all_folds(u1_model):
     out, _ = u1_model
@@ -78,19 +78,19 @@ def corrupt(u1_model, tmp_path_factory):
 BAD = [
     (['recommend', '--model', '{m}', '--user', '99999'], "error: unknown user id '99999'"),
     (['recommend', '--model', '{m}', '--rate', 'No Such Film (2031)=5'], "error: unknown item or title 'No Such Film (2031)'"),
-    (['recommend', '--model', '{m}', '--rate', '50=5,172'], "error: malformed --rate"),
-    (['recommend', '--model', '{m}', '--rate', '50=5;172=4'], "error: malformed --rate"),
+    (['recommend', '--model', '{m}', '--rate', '50=5,172'], "error: --rate '50=5,172' is malformed"),
+    (['recommend', '--model', '{m}', '--rate', '50=5;172=4'], "error: --rate '50=5;172=4' is malformed"),
     (['recommend', '--model', '{m}', '--rate', '50:5,172=4'], "error: unknown item or title '50:5,172' (is a comma"),
-    (['recommend', '--model', '{m}', '--rate', '50=9'], "error: ratings out of range"),
+    (['recommend', '--model', '{m}', '--rate', '50=9'], "error: --rate ratings out of range"),
     (['recommend', '--model', '{m}', '--user', '42', '--rate', '50=5'], "error: give exactly one of --user"),
     (['recommend', '--model', '{bad}', '--user', '42'], "error: {bad}/model.safetensors does not match the checksum"),
     (['recommend', '--model', '/no/such/model', '--user', '42'], "error: model folder not found: /no/such/model"),
     (['evaluate', '--model', '{bad}'], "error: {bad}/model.safetensors does not match the checksum"),
-    (['evaluate', '--model', '{m}', '--fold', 'u2'], "error: the model was trained on fold u1"),
+    (['evaluate', '--model', '{m}', '--fold', 'u2'], "error: --fold u2: the model was trained on fold u1"),
     (['evaluate', '--model', '{m}', '--fold', 'u9'], "error: unknown fold 'u9'"),
     (['train', '--data', 'ml-100k', '--data-dir', '/no/such/folder'], "error: ml-100k not found"),
     (['train', '--data', '/no/such/ratings.csv'], "error: ratings file not found"),
-    (['train', '--model', 'svd'], "error: unknown model 'svd'"),
+    (['train', '--model', 'svd'], "error: --model 'svd': unknown model"),
     # every option checked up front, by one rule per kind (issue 13, item 10/11)
     (['train', '--bs', '0'], "error: --bs 0"), (['train', '--n-factors', '0'], "error: --n-factors 0"),
     (['train', '--epochs', '0'], "error: --epochs 0"), (['train', '--lr', 'nan'], "error: --lr nan"),
@@ -134,12 +134,12 @@ def test_json_has_no_nan_and_small_data_trains(tmp_path):
     rc, so, se = run('train', '--data', tmp_path/'r10.csv', '--epochs', '30', '--lr', '0.05', '--out', tmp_path/'m10', '--json')
     assert rc == 0, se
     res = json.loads(so)
-    assert res['valid_mse'] < 2.0, res          # squashed into (0, 5.5) it was 5.8
+    assert res['test_mse'] < 2.0, res          # squashed into (0, 5.5) it was 5.8
     assert json.loads((tmp_path/'m10'/'config.json').read_text())['y_range'] == [0.0, 9.9]
-    one = lambda e: json.loads(run('train', '--data', tmp_path/'r10.csv', '--bs', '100000', '--epochs', str(e), '--json')[1])['valid_mse']
+    one = lambda e: json.loads(run('train', '--data', tmp_path/'r10.csv', '--bs', '100000', '--epochs', str(e), '--json')[1])['test_mse']
     assert one(1) != one(15), "fewer ratings than one batch: training did nothing"
     rc, so, se = run('train', '--data', tmp_path/'r10.csv', '--epochs', '1', '--valid-pct', '0', '--json')
-    assert rc == 0 and 'NaN' not in so and json.loads(so)['valid_mse'] is None
+    assert rc == 0 and 'NaN' not in so and json.loads(so)['test_mse'] is None
 
 def test_bad_input_exit_2_console_script(corrupt):
     "The real console script: exit status 2, one line on stderr, nothing on stdout"

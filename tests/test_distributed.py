@@ -18,8 +18,8 @@ def test_cli_nproc_then_evaluate(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     tr = json.loads(r.stdout)
-    assert tr['nproc'] == 2 and tr['n_valid'] == 20_000 and tr['epochs'] == 3 and tr['wd'] == 0.12  # the one DEFAULTS
+    assert tr['nproc'] == 2 and tr['n_test'] == 20_000 and tr['epochs'] == 3 and tr['wd'] == 0.12  # the one registry's defaults
     r = subprocess.run([exe, 'evaluate', '--model', str(out), '--json'], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     ev = json.loads(r.stdout)
-    assert abs(ev['rmse'] - tr['valid_rmse']) < 1e-4
+    assert abs(ev['rmse'] - tr['test_rmse']) < 1e-4

@@ -4,10 +4,9 @@ from torch import nn
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
 from fastai.collab import EmbeddingDotBias
-from collab_nb.models import (DotProduct, DotProductBias, DotProductBiasScratch, get_model, MODELS, DEFAULTS,
-                              model_tables, is_fusable)
+from collab_nb.models import DotProduct, DotProductBias, DotProductBiasScratch, model_tables, is_fusable
+from collab_nb.registry import get_model, MODELS, check_hp
 from collab_nb.train import fit_model, FAST_RECIPE, row_l2, RowL2, FusedDot, FusedDotCB
-import collab_nb.neural  # registers 'nn'
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -35,9 +34,11 @@ def test_get_model_names():
     assert get_model('dot-bias', 11, 23, 7).user_factors.weight.shape == (11, 7)
     with pytest.raises(ValueError, match='unknown model'): get_model('svd', 3, 4)
 
-def test_defaults_cover_models():
-    for name in MODELS:
-        assert set(DEFAULTS[name]) >= {'n_factors', 'epochs', 'lr', 'wd', 'bs'}, name
+def test_defaults_accepted_and_fit_models_have_fit_settings():
+    "Each record accepts its own defaults; a model fitted by `fit_model` (setup None or returning steps) has epochs, lr, wd, bs"
+    for name, spec in MODELS.items():
+        assert check_hp(spec, spec.defaults) == spec.defaults, name
+        if spec.setup is None: assert set(spec.defaults) >= {'epochs', 'lr', 'wd', 'bs'}, name
     assert set(FAST_RECIPE) >= {'n_factors', 'epochs', 'lr', 'wd', 'bs'}
 
 def _models():
