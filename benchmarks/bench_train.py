@@ -28,7 +28,7 @@ def _ref(ratings, seed):
 
 def _fast(dls, name, cfg, seed):
     "collab_nb's `fit_model`; returns (fit seconds, valid MSE)"
-    from collab_nb.models import get_model
+    from collab_nb.registry import get_model
     from collab_nb.train import fit_model
     torch.manual_seed(seed)
     model = get_model(name, dls.vocab.n_users, dls.vocab.n_items, cfg['n_factors'])
@@ -50,7 +50,7 @@ def main():
     warnings.filterwarnings('ignore')
     torch.set_num_threads(a.threads)
     from collab_nb.data import load_movielens, movielens_fold, RatingsDataLoaders
-    from collab_nb.models import DEFAULTS
+    from collab_nb.registry import DEFAULTS
     from collab_nb.train import FAST_RECIPE
     ratings = load_movielens('ml-100k')
     rows = []

@@ -11,5 +11,7 @@ from .models import *
 from .neural import *
 from .ranking import *
 from .recommend import *
+from .registry import *
+from .runs import *
 from .svdpp import *
 from .train import *

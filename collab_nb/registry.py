@@ -19,7 +19,7 @@ from .ranking import EASE, MultDAE, bpr_loss, ease_setup, negatives_setup, users
 from .svdpp import SVDpp, SVDppBlend, svdpp_blend_setup, svdpp_setup
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'BadValue', 'HParam', 'check_value', 'parse_value', 'suggest', 'n_factors', 'fit_params',
+__all__ = ['MODELS', 'DEFAULTS', 'BadValue', 'HParam', 'check_value', 'parse_value', 'suggest', 'factors_param', 'fit_params',
            'ModelSpec', 'param', 'check_hp', 'build', 'register_model', 'get_spec', 'get_model', 'models_of_kind']
 
 # %% ../nbs/reference/registry.ipynb #da9ed3e5
@@ -95,7 +95,7 @@ def suggest(p:HParam, # the setting
     return trial.suggest_float(p.name, float(lo), float(hi), log=p.log)
 
 # %% ../nbs/reference/registry.ipynb #da2b8a9c
-def n_factors(d:int, # the default
+def factors_param(d:int, # the default
               search:tuple=(8, 256), # where a tuner looks
              )->HParam:
     "The factors setting (an argument of the model's constructor)"
@@ -171,7 +171,7 @@ def get_spec(name:str)->ModelSpec:
     return MODELS[name]
 
 # %% ../nbs/reference/registry.ipynb #22b1b5ec
-def _dot_params(): return (n_factors(50), *fit_params(15, 7e-3, 0.12, 1024))
+def _dot_params(): return (factors_param(50), *fit_params(15, 7e-3, 0.12, 1024))
 
 for _name, _cls, _doc in [('dot', DotProduct, 'dot product of user and item factors'),
                           ('dot-bias', DotProductBias, 'dot product plus user and item biases'),
@@ -181,7 +181,7 @@ for _name, _cls, _doc in [('dot', DotProduct, 'dot product of user and item fact
 register_model(ModelSpec('fastai', lambda nu, ni, y_range=None, n_factors=50: EmbeddingDotBias(n_factors, nu, ni, y_range=y_range),
                          params=_dot_params(), doc="fastai's `EmbeddingDotBias`"))
 register_model(ModelSpec('nn', lambda nu, ni, y_range=None, n_factors=50: CollabNN((nu, n_factors), (ni, n_factors), y_range),
-                         params=(n_factors(50), *fit_params(8, 1e-2, 0.1, 4096)), doc='concatenated embeddings through a small network (`04_collab_nn`)'))
+                         params=(factors_param(50), *fit_params(8, 1e-2, 0.1, 4096)), doc='concatenated embeddings through a small network (`04_collab_nn`)'))
 
 # %% ../nbs/reference/registry.ipynb #55f63bd2
 _TARGET = HParam('target', 'liked', "what a user's row should score high: 'liked' (rated in the top quarter) or 'watched'",
@@ -190,12 +190,12 @@ _N_NEG = HParam('n_neg', 4, 'sampled negatives per positive', 1, 1_000, search=(
 _logit_dot = lambda nu, ni, y_range=None, n_factors=50: DotProductBias(nu, ni, n_factors, y_range=None)
 
 for _name, _loss in [('bce', BCEWithLogitsLossFlat()), ('bpr', bpr_loss)]:
-    register_model(ModelSpec(_name, _logit_dot, 'ranking', (n_factors(50), *fit_params(10, 1e-2, 0., 1024), _N_NEG),
+    register_model(ModelSpec(_name, _logit_dot, 'ranking', (factors_param(50), *fit_params(10, 1e-2, 0., 1024), _N_NEG),
                              negatives_setup(_loss), doc=f'dot-bias scores, sampled negatives, {_name.upper()} loss'))
-register_model(ModelSpec('softmax', _logit_dot, 'ranking', (n_factors(100), *fit_params(20, 1e-2, 0.1, 128), _TARGET), users_setup,
+register_model(ModelSpec('softmax', _logit_dot, 'ranking', (factors_param(100), *fit_params(20, 1e-2, 0.1, 128), _TARGET), users_setup,
                          doc='dot-bias scores, a softmax over all items per user'))
 register_model(ModelSpec('dae', lambda nu, ni, y_range=None, n_factors=200, p=0.5: MultDAE(nu, ni, n_factors, p), 'ranking',
-                         (n_factors(200, (32, 600)), HParam('p', 0.5, "share of a user's history dropped in training", 0, 0.95, search=(0., 0.8), arch=True),
+                         (factors_param(200, (32, 600)), HParam('p', 0.5, "share of a user's history dropped in training", 0, 0.95, search=(0., 0.8), arch=True),
                           *fit_params(30, 5e-3, 0., 128, 'weight decay (decoupled)'), _TARGET), users_setup,
                          doc="Mult-DAE: a user's watched items through an autoencoder"))
 register_model(ModelSpec('ease', lambda nu, ni, y_range=None: EASE(nu, ni), 'ranking',
@@ -204,7 +204,7 @@ register_model(ModelSpec('ease', lambda nu, ni, y_range=None: EASE(nu, ni), 'ran
 
 # %% ../nbs/reference/registry.ipynb #b626964f
 def _svdpp_params(lr, bs, wd_y)->tuple:
-    return (n_factors(50), *fit_params(15, lr, 0.12, bs),
+    return (factors_param(50), *fit_params(15, lr, 0.12, bs),
             HParam('wd_y', wd_y, "L2 on each rating's history summary", 0, 100, search=(1e-3, 1.), log=True),
             HParam('p', 0.5, "share of a user's history dropped in training", 0, 0.95, search=(0., 0.8), arch=True),
             HParam('alpha', 0.5, 'exponent of the |N(u)| normalisation', 0, 2, search=(0., 1.), arch=True))
@@ -223,7 +223,7 @@ register_model(ModelSpec('svdpp-blend', lambda nu, ni, y_range=None, n_factors=5
                                  HParam('ar_bs', 64, 'AutoRec: movies per batch', 1, 10**6)),
                          setup=svdpp_blend_setup, doc='SVD++ blended with an item autoencoder (I-AutoRec)'))
 register_model(ModelSpec('bayes', lambda nu, ni, y_range=None, n_factors=10, n_samples=125: BayesMF(nu, ni, n_factors, y_range, n_samples),
-                         params=(n_factors(10, (4, 64)), HParam('epochs', 300, 'Gibbs sweeps', 1, 100_000, search=(100, 800)),
+                         params=(factors_param(10, (4, 64)), HParam('epochs', 300, 'Gibbs sweeps', 1, 100_000, search=(100, 800)),
                                  HParam('burn', 50, 'first sweeps left out of the average', 0, 100_000),
                                  HParam('n_samples', 125, 'draws kept (evenly spaced after burn-in)', 1, 10_000, arch=True)),
                          setup=bayes_setup, doc='Bayesian SVD++ by Gibbs sampling (at most 4,000 users and items)'))

@@ -95,7 +95,9 @@ def train_run(protocol:Protocol, # where the ratings come from and how they are 
     return Run(m, vocab, dls, hp, protocol, model, time.perf_counter()-t0, rk)
 
 # %% ../nbs/reference/runs.ipynb #60470d2d
-def _part(d:dict, part:str)->dict: return {k.replace('valid_', f'{part}_', 1): v for k,v in d.items()}
+def _part(d:dict, part:str)->dict:
+    "`d` (a `valid_report`, on the held-out rows) with its keys named by the part they score: `valid_mse` → `test_mse`"
+    return {k.replace('valid_', f'{part}_', 1) if k.startswith(('valid_', 'n_valid_')) else k: v for k,v in d.items()}
 
 def report(run:Run, # a trained run
            **extra, # more entries (e.g. `nproc`)

@@ -14,7 +14,7 @@ def run(*args):
 @pytest.fixture(scope='module')
 def u1_model(tmp_path_factory):
     out = tmp_path_factory.mktemp('models')/'u1'
-    rc, so, se = run('train', '--fold', 'u1', '--model', 'dot-bias', '--epochs', '4', '--out', out, '--json')
+    rc, so, se = run('train', '--fold', 'u1', '--model', 'dot-bias', '--epochs', '4', '--ranker', 'ease', '--out', out, '--json')
     assert rc == 0, se
     return out, json.loads(so)
 
@@ -40,6 +40,7 @@ def test_evaluate_same_fold(u1_model):
     for k in ('rmse', 'mae', 'precision_at_10', 'ndcg_at_10'): assert 0 <= ev[k] < 2, k
     assert abs(ev['rmse'] - res['test_rmse']) < 1e-4
 
+@pytest.mark.slow
 def test_evaluate_all_folds(u1_model):
     out, _ = u1_model
     rc, so, se = run('evaluate', '--model', out, '--fold', 'all', '--json')
@@ -142,16 +143,16 @@ def test_json_has_no_nan_and_small_data_trains(tmp_path):
     assert rc == 0 and 'NaN' not in so and json.loads(so)['test_mse'] is None
 
 def test_bad_input_exit_2_console_script(corrupt):
-    "The real console script: exit status 2, one line on stderr, nothing on stdout"
+    "A damaged model folder: exit status 2, one line on stderr, nothing on stdout (the console script itself: test_cli.py)"
     rc, so, se = run('recommend', '--model', corrupt, '--user', '42', '--json')
     assert rc == 2 and so == '' and se.startswith('error: ') and len(se.strip().splitlines()) == 1, se
 
-def test_data_auto_falls_back_to_synthetic(tmp_path):
-    import os
-    env = {**os.environ, 'COLLAB_NB_DATA': str(tmp_path)}   # no MovieLens there
-    r = subprocess.run([EXE, 'train', '--epochs', '1', '--json'], capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)['data'] == 'synthetic'
+def test_data_auto_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
+    from collab_nb.cli import main
+    monkeypatch.setenv('COLLAB_NB_DATA', str(tmp_path))   # no MovieLens there
+    assert main(['train', '--epochs', '1', '--ranker', 'none', '--json']) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)['data'] == 'synthetic' and err.startswith('note: ml-100k not found') and len(err.strip().splitlines()) == 1
 
 def test_csv_without_titles(tmp_path, capsys):
     "Any ratings CSV works end to end; items are named by id when there are no titles"

@@ -10,6 +10,7 @@ def test_nproc_options_checked():
         rc, out, err = run(['train', *args])
         assert rc == 2 and msg in err, err
 
+@pytest.mark.slow
 def test_cli_nproc_then_evaluate(tmp_path):
     "`collab-nb train --nproc 2 --out DIR` saves a model that `collab-nb evaluate` scores on the same held-out rows"
     exe = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))

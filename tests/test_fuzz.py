@@ -58,10 +58,10 @@ def _ok(rc:int, out:str, err:str, args)->bool:
     if rc == 2: return err.startswith('error: ') and _one_line(err)
     return rc == 0 and not err and ('--json' not in args or json.loads(out) is not None)
 
-@pytest.mark.parametrize('opt', ['--epochs', '--lr', '--wd', '--bs', '--n-factors', '--valid-pct', '--seed', '--nproc'])
+@pytest.mark.parametrize('opt', ['--epochs', '--lr', '--wd', '--bs', '--n-factors', '--valid-pct', '--seed', pytest.param('--nproc', marks=pytest.mark.slow)])
 def test_train_options_fuzzed(opt, tiny_csv, tmp_path):
     for v in OPT_JUNK:
-        args = ['train', '--data', str(tiny_csv), '--epochs', '1', '--out', str(tmp_path/'m'), '--force', '--json', opt, v]
+        args = ['train', '--data', str(tiny_csv), '--epochs', '1', '--ranker', 'none', '--out', str(tmp_path/'m'), '--force', '--json', opt, v]
         rc, out, err = run(args)
         assert _ok(rc, out, err, args), (opt, v, rc, err)
         if rc == 0: assert 'NaN' not in out and 'Infinity' not in out, (opt, v, out)
@@ -99,11 +99,12 @@ CSVS = {  # name: bytes of a ratings file
 @pytest.mark.parametrize('name', list(CSVS))
 def test_junk_csvs(name, tmp_path):
     p = tmp_path/'r.csv'; p.write_bytes(CSVS[name])
-    for args in (['data', '--data', str(p), '--json'], ['train', '--data', str(p), '--epochs', '1', '--json', '--out', str(tmp_path/'m')]):
+    for args in (['data', '--data', str(p), '--json'], ['train', '--data', str(p), '--epochs', '1', '--ranker', 'none', '--json', '--out', str(tmp_path/'m')]):
         rc, out, err = run(args)
         assert _ok(rc, out, err, args), (name, args, rc, err)
         if rc == 0: assert 'NaN' not in out and 'Infinity' not in out, (name, out)
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line():
     "SIGINT in the middle of training (a real process, the signal sent once the CLI is running): exit 130 and one line"
     import subprocess, sys

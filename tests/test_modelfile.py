@@ -24,7 +24,7 @@ def saved(trained, tmp_path):
 def test_kill_9_during_saves_never_leaves_a_broken_folder(tmp_path):
     "20 saves over an existing model, each killed (SIGKILL) at a random moment: the folder always loads, old or new"
     from collab_nb.data import CollabVocab
-    from collab_nb.models import get_model
+    from collab_nb.registry import get_model
     vocab, path = CollabVocab(range(1, 3000), range(1, 1500)), tmp_path/'m'
     m = get_model('dot-bias', vocab.n_users, vocab.n_items, 64)
     save_model(path, m, vocab, dict(model='dot-bias', n_factors=64, seed=0))

@@ -98,3 +98,48 @@ def test_other_models_round_trip_and_fold_in(name, tmp_path):
     fm = fold_in(m2, torch.tensor([1, 2, 3]), [5., 1., 3.])
     recs = recommend(fm, v2, 0, 5, torch.tensor([1, 2, 3]))
     assert len(recs) == 5 and not {1, 2, 3} & set(vocab.item_idx(recs.item).tolist())
+
+def _per_user(model, vocab, u, n, seen, drop):
+    "The per-user reference: every item through the model's forward, rated and dropped items masked, `topk`"
+    from collab_nb.metrics import score_items
+    s = score_items(model, torch.tensor([u]), vocab.n_items)[0]
+    s[torch.cat([seen[seen[:, 0] == u, 1], drop])] = -float('inf')
+    return s.topk(n)
+
+def _same_lists(model, vocab, seen, drop, n=10, block=None):
+    "Every user's batched list is the per-user one: the same items, or scores within float rounding where two items nearly tie"
+    from collab_nb.recommend import recommend_all
+    n_blocks = 0
+    for users, idx, val in recommend_all(model, vocab, n, seen, drop, block=block):
+        n_blocks += 1
+        for u, i, v in zip(users.tolist(), idx, val):
+            ref = _per_user(model, vocab, u, n, seen, drop)
+            torch.testing.assert_close(v, ref.values, atol=1e-5, rtol=1e-5)
+            differ = i != ref.indices
+            if differ.any(): assert (ref.values[differ] - v[differ]).abs().max() < 1e-5, (u, i, ref.indices)
+    return n_blocks
+
+def test_all_users_batched_equals_per_user_ml100k():
+    "ml-100k, a trained dot-bias model: the batched lists (one matrix product per block) are the per-user path's, for all 943 users"
+    from collab_nb.data import load_movielens
+    model, vocab, dls, hp = train_model(load_movielens('ml-100k'), 'dot-bias', seed=0, epochs=2, bs=8192)
+    seen = dls.train.dataset.x
+    assert _same_lists(model, vocab, seen, rare_items(seen, vocab.n_items, 20), block=200) == 5
+
+@pytest.mark.parametrize('name', ['dae', 'nn', 'svdpp'])
+def test_all_users_batched_fallbacks(trained, name):
+    "Models without a dot-product table (Mult-DAE's `logits`, CollabNN's and SVD++'s forward on every pair of a block)"
+    df = trained[0]
+    model, vocab, dls, hp = train_model(df, name, seed=0, epochs=1)
+    seen = dls.train.dataset.x
+    assert _same_lists(model, vocab, seen, torch.tensor([1, 2]), n=5, block=37) == -(-(vocab.n_users-1) // 37)
+
+def test_fold_in_new_item(trained):
+    "The one fold-in routine also takes a new item: its row fitted to the ratings some users gave it, users untouched"
+    df, model, vocab, dls, hp = trained
+    users, stars = torch.tensor([3, 10, 25]), torch.tensor([5., 1., 4.5])
+    x = torch.stack([users, torch.zeros_like(users)], 1)
+    fm = fold_in(model, users, stars, side='item')
+    with torch.no_grad(): before, after = model(x), fm(x)
+    assert ((after - stars).abs() < (before - stars).abs()).all()
+    assert torch.equal(fm.user_factors.weight, model.user_factors.weight) and torch.equal(fm.item_factors.weight[1:], model.item_factors.weight[1:])
