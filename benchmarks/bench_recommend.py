@@ -12,8 +12,12 @@ the weights. Peak memory is the kernel's high-water mark of resident memory, res
 
     python benchmarks/bench_recommend.py [--threads 1] [--anchor-users 300] [--no-large]
 """
-import argparse, time, warnings
+import argparse
+import time
+import warnings
+
 import torch
+
 
 def _kb(key):
     for line in open('/proc/self/status'):
@@ -56,7 +60,7 @@ def main():
     a = p.parse_args()
     warnings.filterwarnings('ignore')
     torch.set_num_threads(a.threads)
-    from collab_nb.data import load_movielens, RatingsDataLoaders
+    from collab_nb.data import RatingsDataLoaders, load_movielens
     from collab_nb.recommend import rare_items
     from collab_nb.registry import get_model
     rows = []

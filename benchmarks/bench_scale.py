@@ -9,10 +9,18 @@
 
     python benchmarks/bench_scale.py [--n-ratings 25000095] [--mid-ratings 1000000] [--skip-big] [--keep] [--tmp /tmp]
 """
-import argparse, os, shutil, sys, tempfile, time, warnings
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).parent))
 from peak_memory import peak_memory
+
 
 def _row(rows, what, **kw): rows.append(dict(what=what, **kw)); print('  done:', what, kw, flush=True)
 
@@ -25,12 +33,14 @@ def main():
     p.add_argument('--tmp', default=tempfile.gettempdir(), help='where to write the files')
     a = p.parse_args()
     warnings.filterwarnings('ignore')
-    import pandas as pd, torch
-    from collab_nb.lean import write_synth_ratings, raw_nbytes, ML25M_SHAPE
+    import pandas as pd
+    import torch
+
     from collab_nb.data import get_ratings
-    from collab_nb.train import train_model
-    from collab_nb.metrics import valid_report
     from collab_nb.distributed import train_distributed
+    from collab_nb.lean import ML25M_SHAPE, raw_nbytes, write_synth_ratings
+    from collab_nb.metrics import valid_report
+    from collab_nb.train import train_model
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix='bench_scale_', dir=a.tmp))
     rows, res = [], {}

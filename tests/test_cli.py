@@ -1,9 +1,14 @@
 """The `collab-nb` command line: JSON output, exit 2 with one `error:` line on bad input, help that the registry writes.
 Most cases run in-process (`cli.run`, `cli.main`); the console script itself is started once for each exit status."""
-import json, shutil, subprocess, sys
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
 import pytest
-from collab_nb.cli import run, main, settings_epilog, model_settings, flag
+
+from collab_nb.cli import flag, main, model_settings, run, settings_epilog
 from collab_nb.registry import MODELS
 
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))

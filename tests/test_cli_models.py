@@ -1,6 +1,9 @@
 "`collab-nb train / evaluate / recommend` as a user runs them: JSON results, safe model folders, exit 2 on bad input."
-import json, shutil, subprocess, sys
+import json
+import shutil
+import sys
 from pathlib import Path
+
 import pytest
 
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
@@ -55,7 +58,6 @@ def test_recommend_known_user(u1_model):
     assert rc == 0, se
     recs = json.loads(so)
     assert len(recs) == 10 and set(recs[0]) == {'item', 'title', 'score'}
-    import pandas as pd
     from collab_nb.data import movielens_fold
     trn, _ = movielens_fold('u1')
     assert not {r['item'] for r in recs} & set(trn[trn.user==42].movie)
@@ -127,7 +129,8 @@ def test_out_refuses_a_folder_of_other_files(tmp_path):
 
 def test_json_has_no_nan_and_small_data_trains(tmp_path):
     "A 1-10 scale trains on its own range (y_range from the data); fewer ratings than a batch still train; JSON has no NaN"
-    import pandas as pd, numpy as np
+    import numpy as np
+    import pandas as pd
     rng = np.random.default_rng(0)
     df = pd.DataFrame({'user': rng.integers(1, 30, 600), 'movie': rng.integers(1, 20, 600)}).drop_duplicates()
     df['rating'] = ((df.user % 5) + (df.movie % 5) + 1).astype(float)   # 1..9: a learnable 1-10 scale

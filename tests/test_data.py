@@ -1,6 +1,11 @@
 "Data layer: MovieLens sizes, bad input gets a clear error, splits, vocab and the fast loader."
-import os, json
-import numpy as np, pandas as pd, pytest, torch
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
 from collab_nb.data import *
 
 GOOD = pd.DataFrame({'user':[1,1,2,3], 'movie':[10,11,10,12], 'rating':[4,3,5,2]})

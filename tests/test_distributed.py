@@ -1,9 +1,15 @@
 """collab_nb.distributed: `collab-nb train --nproc 2` trains through the one trainer and saves an ordinary model folder.
 (The lesson 10_scale checks that two processes reach one process's validation MSE; torchrun starts once here.)"""
-import json, shutil, subprocess, sys
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
 import pytest
+
 from collab_nb.cli import run
+
 
 def test_nproc_options_checked():
     for args, msg in [(['--nproc', '0'], '--nproc'), (['--nproc', '2', '--fold', 'u1'], 'cannot be combined')]:

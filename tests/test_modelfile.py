@@ -1,12 +1,23 @@
 "Model folders: a save interrupted at any moment leaves a loadable model; damaged or hostile folders give one clean error, cheaply."
-import errno, json, os, random, shutil, signal, subprocess, sys, time, tracemalloc
-from pathlib import Path
-import pytest, torch
-from safetensors.torch import save as st_save, load as st_load
-from collab_nb.data import synth_ratings
-from collab_nb.train import train_model
-from collab_nb.modelfile import save_model, load_model, model_bytes
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import time
+import tracemalloc
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
 import collab_nb.modelfile as mf
+from collab_nb.data import synth_ratings
+from collab_nb.modelfile import load_model, model_bytes, save_model
+from collab_nb.train import train_model
+
 
 @pytest.fixture(scope='module')
 def trained():

@@ -1,11 +1,15 @@
 "Dot-product models (collab_nb.models): shapes, ranges, the scratch Embedding, weight decay, and the ml-100k result."
-import copy, inspect, pytest, torch
+import copy
+import inspect
+
+import pytest
+import torch
+from fastai.callback.progress import ProgressCallback
 from fastai.layers import sigmoid_range
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
-from fastai.callback.schedule import fit_one_cycle
-from fastai.callback.progress import ProgressCallback
-from collab_nb.data import load_movielens, synth_ratings, RatingsDataLoaders
+
+from collab_nb.data import RatingsDataLoaders, load_movielens, synth_ratings
 from collab_nb.models import *
 
 X = torch.tensor([[1, 2], [4, 6], [0, 0], [4, 2]])

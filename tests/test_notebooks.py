@@ -8,6 +8,7 @@ different text, or numbers that moved by more than a tolerance fail the test. Af
 `python tools/nbouts.py store nbs/NN_lesson.ipynb` (or `collab_nb/classroom/exercises/NN_lesson.ipynb`)."""
 import sys
 from pathlib import Path
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,13 @@
 "Packaging: one version, the public API, the console script, CI running what the README says."
-import configparser, json, os, re, shutil, subprocess, sys
+import configparser
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
 import collab_nb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +56,8 @@ def test_readme_python_examples_run():
 
 def test_wheel_builds_handouts_outside_the_clone(tmp_path):
     "A wheel installed in a fresh venv (dependencies borrowed from this one) builds the handouts: the exercises ship in it"
-    import site, venv
+    import site
+    import venv
     whl_dir, env, out = tmp_path/'wheel', tmp_path/'venv', tmp_path/'handout'
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(whl_dir), str(ROOT)],
                    check=True, cwd=tmp_path, capture_output=True)

@@ -1,15 +1,18 @@
 "Ranking models: sampled negatives, losses by hand, EASE against its formula, fold-in, model files and the CLI on tiny data."
 import json
-import pytest, torch, torch.nn.functional as F
-from collab_nb.data import load_movielens, random_split, CollabVocab
-from collab_nb.registry import DEFAULTS
-from collab_nb.metrics import ranking_metrics, MostPopular
-from collab_nb.train import train_model
-from collab_nb.ranking import (pair_keys, sample_negatives, bpr_loss, multinomial_nll, item_logits, History, EASE, MultDAE,
-                               with_history)
-from collab_nb.recommend import fold_in
-from collab_nb.modelfile import save_model, load_model, load_ranker
+
+import pytest
+import torch
+import torch.nn.functional as F
+
 from collab_nb.cli import run
+from collab_nb.data import load_movielens, random_split
+from collab_nb.metrics import MostPopular, ranking_metrics
+from collab_nb.modelfile import load_model, load_ranker, save_model
+from collab_nb.ranking import History, bpr_loss, item_logits, multinomial_nll, pair_keys, sample_negatives, with_history
+from collab_nb.recommend import fold_in
+from collab_nb.registry import DEFAULTS
+from collab_nb.train import train_model
 
 RANKING = [k for k, d in DEFAULTS.items() if d['kind'] == 'ranking']
 

@@ -1,13 +1,17 @@
 "SVD++: the history holds only training pairs, saved models round-trip exactly, fold-in moves a new user towards their ratings."
 import json
-import pytest, torch
-from collab_nb.data import synth_ratings, random_split
-from collab_nb.train import train_model
-from collab_nb.svdpp import SVDpp
-from collab_nb.modelfile import save_model, load_model
-from collab_nb.recommend import fold_in, average_user
-from collab_nb.ranking import with_history
+
+import pytest
+import torch
+
 from collab_nb.cli import run
+from collab_nb.data import random_split, synth_ratings
+from collab_nb.modelfile import load_model, save_model
+from collab_nb.ranking import with_history
+from collab_nb.recommend import average_user, fold_in
+from collab_nb.svdpp import SVDpp
+from collab_nb.train import train_model
+
 
 @pytest.fixture(scope='module')
 def fitted():

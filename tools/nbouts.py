@@ -11,8 +11,13 @@ the numbers are taken out (the same words in another order pass: near ties swap 
 so is the verdict line a checker prints (`✓ name: correct (details of its fresh random inputs)`), wherever it appears,
 so that the exercise notebooks handed to students need no such comment in their check cells.
 """
-import os, re, sys, json, copy, argparse
+import argparse
+import copy
+import os
+import re
+import sys
 from pathlib import Path
+
 import nbformat
 from nbclient import NotebookClient
 
