@@ -22,7 +22,7 @@ from fastcore.script import anno_parser
 
 from .data import ENV_VAR, FOLDS, _plain, get_ratings, movielens_path, ratings_summary
 from .distributed import train_distributed
-from .modelfile import check_out
+from .modelfile import check_out, load_model
 from .recommend import parse_rate
 from .registry import MODELS, BadValue, check_hp, get_spec, models_of_kind, param, parse_value
 from .runs import Protocol, evaluate_saved, recommend_saved, report, retrain_folds, save_run, train_run
@@ -172,9 +172,7 @@ def evaluate_cmd(model:str=None, # folder of a model saved by `train --out`
     if model is None: raise CliError("--model DIR is required (a folder written by `collab-nb train --out DIR`)")
     folds = _fold_list(fold) if fold is not None else None
     positive(K, 'k', 10**6)
-    if folds is not None and (len(folds) > 1 or fold == 'all'):
-        from collab_nb.modelfile import load_model
-        return retrain_folds(load_model(model)[2], folds, data_dir, K)
+    if folds is not None and (len(folds) > 1 or fold == 'all'): return retrain_folds(load_model(model)[2], folds, data_dir, K)
     return evaluate_saved(model, data, fold, K, data_dir)
 
 # %% ../nbs/reference/cli.ipynb #13f5637d
