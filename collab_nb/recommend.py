@@ -156,12 +156,29 @@ def fold_in(model:nn.Module, # a trained collab model
 # %% ../nbs/06_recommend.ipynb #892c9c76
 def block_size(model:nn.Module, # the model to score with
                n_items:int, # item rows
-               budget:int=64 << 20, # bytes of scores (and, through a model's forward, of its inputs) per block
+               budget:int=64 << 20, # bytes of scores per block (the tables' product, or a whole-user model's scores)
               )->int:
-    "Users scored at once so that a block's tensors stay near `budget` bytes"
-    per_user = 4*n_items if is_fusable(model) or callable(getattr(model, 'logits', None)) else 256*n_items
-    return max(1, budget // per_user)
+    "Users scored at once so that a block's scores stay near `budget` bytes (through a model's forward: about 4,096 pairs)"
+    if is_fusable(model) or callable(getattr(model, 'logits', None)): return max(1, budget // (4*n_items))
+    return max(1, (1 << 12) // n_items)  # a forward costs about the same per pair at any batch size: small blocks save memory
 
+def _block_scorer(model:nn.Module, n_items:int, drop:torch.Tensor)->tuple:
+    "`(rank, finish)`: `rank(users)` gives scores in the same order as the model's, `-inf` for `drop`; `finish(users, top)` the model's own"
+    ninf = -float('inf')
+    if is_fusable(model):  # the item bias is ranked with the product (`addmm`); the user bias and `y_range` change no order: top-k only
+        t, yr = model_tables(model), getattr(model, 'y_range', None)
+        ib = (t.item_bias.detach().view(1, -1) if t.item_bias is not None else torch.zeros(1, n_items)).clone()
+        ib[:, drop], ib[:, 0] = ninf, ninf
+        def finish(u, v):
+            v = v if t.user_bias is None else v + t.user_bias[u].view(-1, 1)
+            return v if yr is None else torch.where(torch.isfinite(v), sigmoid_range(v, *yr), v)
+        return (lambda u: torch.addmm(ib, t.user_factors[u], t.item_factors.T)), finish
+    def rank(u):
+        s = score_users(model, u, n_items); s[:, drop] = ninf
+        return s
+    return rank, lambda u, v: v
+
+@torch.no_grad()
 def recommend_all(model:nn.Module, # a trained collab model
                   vocab:CollabVocab, # its vocab
                   n:int=10, # items per user
@@ -171,19 +188,20 @@ def recommend_all(model:nn.Module, # a trained collab model
                   block:int|None=None, # users scored at once (default: `block_size`)
                  ):
     "Yield `(users, items, scores)` per block of users: each user's top-`n` item indices and scores, `-inf` where fewer are left"
+    model.eval()
     users = torch.arange(1, vocab.n_users) if users is None else torch.as_tensor(users).long().flatten()
     h = History(exclude, vocab.n_users, vocab.n_items) if exclude is not None and len(exclude) else None
     drop = torch.as_tensor(list(drop) if not isinstance(drop, torch.Tensor) else drop, dtype=torch.long)
+    rank, finish = _block_scorer(model, vocab.n_items, drop)
     block, k = block or block_size(model, vocab.n_items), min(n, vocab.n_items)
     for b in range(0, len(users), block):
         u = users[b:b+block]
-        s = score_users(model, u, vocab.n_items)
-        if len(drop): s[:, drop] = -float('inf')
+        s = rank(u)
         if h is not None:
             items, _, _ = h.bag(u)
             s[torch.repeat_interleave(torch.arange(len(u)), h.counts(u)), items] = -float('inf')
         top = s.topk(k, dim=1)
-        yield u, top.indices, top.values
+        yield u, top.indices, finish(u, top.values)
 
 # %% ../nbs/06_recommend.ipynb #b93712f2
 def top_lists(model:nn.Module, # a trained collab model
