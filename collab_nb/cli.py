@@ -151,7 +151,7 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
     with contextlib.redirect_stdout(sys.stderr):  # fastai's progress bar (on a terminal) goes to stderr
         run = train_run(proto, model, settings, None if ranking else ranker, show=sys.stderr.isatty())
     res = report(run)
-    if out is not None: res['out'] = str(save_run(run, out, res, force))
+    if out is not None: save_run(run, out, res, force); res['out'] = str(out)
     return res
 
 # %% ../nbs/reference/cli.ipynb #ee2b21e1

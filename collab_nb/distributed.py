@@ -53,7 +53,7 @@ def ddp_main(cfg_path=None, # JSON settings written by `train_distributed` (defa
         run = train_run(Protocol(cfg['data'], None, cfg['valid_pct'], cfg['seed'], cfg['data_dir']), cfg['model'], cfg['hp'], cbs=[shard])
         res = report(run, nproc=world, rows_per_rank=shard.rows)
         if rank == 0:
-            if cfg.get('out'): res['out'] = str(save_run(run, cfg['out'], res, cfg.get('force', False)))
+            if cfg.get('out'): save_run(run, cfg['out'], res, cfg.get('force', False)); res['out'] = cfg['out']
             Path(cfg['result']).write_text(json.dumps(res))
         dist.barrier()  # rank 0 may still be saving: leave together
     finally: dist.destroy_process_group()
