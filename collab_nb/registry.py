@@ -192,7 +192,7 @@ _logit_dot = lambda nu, ni, y_range=None, n_factors=50: DotProductBias(nu, ni, n
 for _name, _loss in [('bce', BCEWithLogitsLossFlat()), ('bpr', bpr_loss)]:
     register_model(ModelSpec(_name, _logit_dot, 'ranking', (factors_param(50), *fit_params(10, 1e-2, 0., 1024), _N_NEG),
                              negatives_setup(_loss), doc=f'dot-bias scores, sampled negatives, {_name.upper()} loss'))
-register_model(ModelSpec('softmax', _logit_dot, 'ranking', (factors_param(100), *fit_params(20, 1e-2, 0.1, 128), _TARGET), users_setup,
+register_model(ModelSpec('softmax', _logit_dot, 'ranking', (factors_param(100), *fit_params(20, 1e-2, 0.1, 128, 'weight decay (decoupled)'), _TARGET), users_setup,
                          doc='dot-bias scores, a softmax over all items per user'))
 register_model(ModelSpec('dae', lambda nu, ni, y_range=None, n_factors=200, p=0.5: MultDAE(nu, ni, n_factors, p), 'ranking',
                          (factors_param(200, (32, 600)), HParam('p', 0.5, "share of a user's history dropped in training", 0, 0.95, search=(0., 0.8), arch=True),
