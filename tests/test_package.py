@@ -39,9 +39,10 @@ def _readme_commands():
     return [l.strip() for b in blocks for l in b.splitlines() if l.strip() and not l.strip().startswith('#')]
 
 def test_ci_runs_readme_test_command():
+    "CI runs the README's commands as written: install + main job, install + fast suite, the slow runs"
     cmds = _readme_commands()
     ci = (ROOT/'.ci'/'run').read_text().splitlines()
-    assert len(cmds) == 2, cmds
+    assert len(cmds) == 3 and cmds[-1] == 'pytest -m slow', cmds
     for cmd in cmds: assert cmd in ci, f"{cmd!r} is not what .ci/run runs"
 
 def test_readme_python_examples_run():
