@@ -14,13 +14,15 @@ from collab_nb.registry import MODELS
 EXE = shutil.which('collab-nb') or str(Path(sys.executable).with_name('collab-nb'))
 
 def test_console_script_exit_status_and_stderr():
-    "The installed script: JSON on stdout and status 0; bad input is status 2, one `error:` line, no traceback"
-    r = subprocess.run([EXE, 'data', '--data', 'ml-100k', '--json'], capture_output=True, text=True, timeout=300)
-    d = json.loads(r.stdout)
-    assert r.returncode == 0 and (d['n_ratings'], d['n_users'], d['n_items'], d['rating_min'], d['rating_max']) == (100_000, 943, 1682, 1., 5.)
-    assert abs(d['density'] - 100_000/(943*1682)) < 1e-5
+    "The installed script on bad input: status 2, one `error:` line, no traceback (status 0: `tests/test_package.py`)"
     r = subprocess.run([EXE, 'train', '--model', 'ease', '--wd', '300'], capture_output=True, text=True, timeout=300)
     assert (r.returncode, r.stdout) == (2, '') and r.stderr == "error: --wd is not a setting of 'ease' (its settings: lam)\n", r.stderr
+
+def test_data_json():
+    rc, out, err = run(['data', '--data', 'ml-100k', '--json'])
+    d = json.loads(out)
+    assert rc == 0 and (d['n_ratings'], d['n_users'], d['n_items'], d['rating_min'], d['rating_max']) == (100_000, 943, 1682, 1., 5.)
+    assert abs(d['density'] - 100_000/(943*1682)) < 1e-5
 
 def test_data_synthetic_human():
     rc, out, err = run(['data', '--data', 'synthetic'])

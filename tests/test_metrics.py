@@ -79,6 +79,7 @@ def test_baselines_tiny():
     assert torch.allclose(predict(fit_biases(df, v, reg=0.), v, df), torch.tensor([2., 3., 4., 5.]), atol=1e-4)
     assert predict(GlobalMean(3.5), v, df).tolist() == [3.5]*4
 
+@pytest.mark.slow
 def test_u1_u5_protocol_runs():
     def fit(trn):
         v = CollabVocab(trn.user, trn.movie); return fit_biases(trn, v), v

@@ -118,6 +118,7 @@ def test_init_uniform_and_mean_cosine():
     assert abs(mean_cosine(t) - ((u @ u.T).sum() - 10).item()/90) < 1e-5
     assert abs(mean_cosine(torch.ones(5, 3)) - 1) < 1e-5
 
+@pytest.mark.slow
 def test_dot_product_bias_with_wd_reaches_book_mse():
     """DotProductBias (50 factors, y_range (0, 5.5)) with weight decay, 5 epochs of one-cycle on ml-100k's seeded 20% split
     reaches valid MSE <= 0.85 (the book's recipe gives ~0.82; nbs/02_dot_product.ipynb runs it literally at bs 64).

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import collab_nb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,7 @@ def test_ci_runs_readme_test_command():
     assert len(cmds) == 3 and cmds[-1] == 'pytest -m slow', cmds
     for cmd in cmds: assert cmd in ci, f"{cmd!r} is not what .ci/run runs"
 
+@pytest.mark.slow
 def test_readme_python_examples_run():
     "The README's Python examples run as written"
     blocks = re.findall(r"```python\n(.*?)```", (ROOT/'README.md').read_text(), re.S)
@@ -55,6 +58,7 @@ def test_readme_python_examples_run():
     train_mse, valid_mse = ns['learn'].recorder.values[-1]
     assert valid_mse < 0.85
 
+@pytest.mark.slow
 def test_wheel_builds_handouts_outside_the_clone(tmp_path):
     "A wheel installed in a fresh venv (dependencies borrowed from this one) builds the handouts: the exercises ship in it"
     import site
