@@ -29,7 +29,7 @@ def test_train_json(u1_model):
     assert sorted(p.name for p in out.iterdir()) == ['config.json', 'model.safetensors', 'seen.safetensors', 'vocab.json']  # a ranker beside it: test_ranking.py
 
 def test_train_random_split_synthetic(tmp_path):
-    rc, so, se = run('train', '--data', 'synthetic', '--epochs', '3', '--valid-pct', '0.25', '--json')
+    rc, so, se = run('train', '--ranker', 'none', '--data', 'synthetic', '--epochs', '3', '--valid-pct', '0.25', '--json')
     assert rc == 0, se
     res = json.loads(so)
     assert (res['n_train'], res['n_test']) == (27_000, 9_000) and res['data'] == 'synthetic'
@@ -122,9 +122,9 @@ def test_bad_input_exit_2(u1_model, corrupt, args, msg, capsys):
 
 def test_out_refuses_a_folder_of_other_files(tmp_path):
     (tmp_path/'notes').mkdir(); (tmp_path/'notes'/'mine.txt').write_text('keep me')
-    rc, so, se = run('train', '--data', 'synthetic', '--epochs', '1', '--out', tmp_path/'notes')
+    rc, so, se = run('train', '--ranker', 'none', '--data', 'synthetic', '--epochs', '1', '--out', tmp_path/'notes')
     assert rc == 2 and 'not a collab_nb model' in se and (tmp_path/'notes'/'mine.txt').read_text() == 'keep me'
-    rc, so, se = run('train', '--data', 'synthetic', '--epochs', '1', '--out', tmp_path/'notes', '--force')
+    rc, so, se = run('train', '--ranker', 'none', '--data', 'synthetic', '--epochs', '1', '--out', tmp_path/'notes', '--force')
     assert rc == 0, se
 
 def test_json_has_no_nan_and_small_data_trains(tmp_path):
@@ -135,14 +135,14 @@ def test_json_has_no_nan_and_small_data_trains(tmp_path):
     df = pd.DataFrame({'user': rng.integers(1, 30, 600), 'movie': rng.integers(1, 20, 600)}).drop_duplicates()
     df['rating'] = ((df.user % 5) + (df.movie % 5) + 1).astype(float)   # 1..9: a learnable 1-10 scale
     df.to_csv(tmp_path/'r10.csv', index=False)
-    rc, so, se = run('train', '--data', tmp_path/'r10.csv', '--epochs', '30', '--lr', '0.05', '--out', tmp_path/'m10', '--json')
+    rc, so, se = run('train', '--ranker', 'none', '--data', tmp_path/'r10.csv', '--epochs', '30', '--lr', '0.05', '--out', tmp_path/'m10', '--json')
     assert rc == 0, se
     res = json.loads(so)
     assert res['test_mse'] < 2.0, res          # squashed into (0, 5.5) it was 5.8
     assert json.loads((tmp_path/'m10'/'config.json').read_text())['y_range'] == [0.0, 9.9]
-    one = lambda e: json.loads(run('train', '--data', tmp_path/'r10.csv', '--bs', '100000', '--epochs', str(e), '--json')[1])['test_mse']
+    one = lambda e: json.loads(run('train', '--ranker', 'none', '--data', tmp_path/'r10.csv', '--bs', '100000', '--epochs', str(e), '--json')[1])['test_mse']
     assert one(1) != one(15), "fewer ratings than one batch: training did nothing"
-    rc, so, se = run('train', '--data', tmp_path/'r10.csv', '--epochs', '1', '--valid-pct', '0', '--json')
+    rc, so, se = run('train', '--ranker', 'none', '--data', tmp_path/'r10.csv', '--epochs', '1', '--valid-pct', '0', '--json')
     assert rc == 0 and 'NaN' not in so and json.loads(so)['test_mse'] is None
 
 def test_bad_input_exit_2_console_script(corrupt):
@@ -163,7 +163,7 @@ def test_csv_without_titles(tmp_path, capsys):
     from collab_nb.data import synth_ratings
     df, _ = synth_ratings(n_users=60, n_items=40, density=0.4, seed=2)
     df[['user','movie','rating']].to_csv(tmp_path/'r.csv', index=False)
-    assert main(['train', '--data', str(tmp_path/'r.csv'), '--epochs', '2', '--out', str(tmp_path/'m'), '--json']) == 0
+    assert main(['train', '--data', str(tmp_path/'r.csv'), '--epochs', '2', '--ranker', 'none', '--out', str(tmp_path/'m'), '--json']) == 0
     assert json.loads(capsys.readouterr().out)['n_train'] == 768
     assert main(['recommend', '--model', str(tmp_path/'m'), '--rate', '1=5,2=1', '-n', '3', '--min-ratings', '0', '--json']) == 0
     recs = json.loads(capsys.readouterr().out)
