@@ -362,7 +362,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'collab_nb.lean.raw_nbytes': ('reference/lean.html#raw_nbytes', 'collab_nb/lean.py'),
                                 'collab_nb.lean.read_ratings_lean': ('reference/lean.html#read_ratings_lean', 'collab_nb/lean.py'),
                                 'collab_nb.lean.write_synth_ratings': ('reference/lean.html#write_synth_ratings', 'collab_nb/lean.py')},
-            'collab_nb.lookup': { 'collab_nb.lookup._median_time': ('lookup.html#_median_time', 'collab_nb/lookup.py'),
+            'collab_nb.lookup': { 'collab_nb.lookup._best_time': ('lookup.html#_best_time', 'collab_nb/lookup.py'),
                                   'collab_nb.lookup.lookup_cost': ('lookup.html#lookup_cost', 'collab_nb/lookup.py'),
                                   'collab_nb.lookup.lookup_grads': ('lookup.html#lookup_grads', 'collab_nb/lookup.py'),
                                   'collab_nb.lookup.match_score': ('lookup.html#match_score', 'collab_nb/lookup.py'),

@@ -5,7 +5,6 @@
 # %% ../nbs/01_lookup.ipynb #09e35ca7
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
@@ -40,26 +39,26 @@ def onehot_lookup(idx, # index or tensor of indices of rows to fetch
     return one_hot(idx, weight.shape[0], weight.dtype) @ weight
 
 # %% ../nbs/01_lookup.ipynb #99caf00d
-def _median_time(f, n_rep:int):
-    "Median wall-clock seconds of `n_rep` calls of `f` (after one warm-up call)"
+def _best_time(f, n_rep:int):
+    "Fewest wall-clock seconds of `n_rep` calls of `f` (after one warm-up call)"
     f(); ts = []
     for _ in range(n_rep):
         t0 = time.perf_counter(); f(); ts.append(time.perf_counter()-t0)
-    return statistics.median(ts)
+    return min(ts)
 
 def lookup_cost(idx:torch.Tensor, # 1-d long tensor: the batch of row indices
                 weight:torch.Tensor, # `(n, k)` table
-                n_rep:int=20, # timed repetitions (the median is reported)
+                n_rep:int=20, # timed repetitions (the fastest is reported)
                 backward:bool=False, # time forward and backward (gradient of the sum of the rows) instead of forward only
                )->dict:
-    "Median time and memory of fetching rows `idx` of `weight` by one-hot matmul and by indexing"
+    "Time (best of `n_rep`) and memory of fetching rows `idx` of `weight` by one-hot matmul and by indexing"
     w = weight.detach().clone().requires_grad_(backward)
     def run(lookup):
         def f():
             r = lookup(idx, w)
             if backward: w.grad = None; r.sum().backward()
         return f
-    t_oh, t_ix = _median_time(run(onehot_lookup), n_rep), _median_time(run(lambda i, w: w[i]), n_rep)
+    t_oh, t_ix = _best_time(run(onehot_lookup), n_rep), _best_time(run(lambda i, w: w[i]), n_rep)
     oh_bytes = len(idx)*w.shape[0]*w.element_size()
     return dict(bs=len(idx), n_rows=w.shape[0], n_factors=w.shape[1], onehot_ms=t_oh*1e3, index_ms=t_ix*1e3,
                 slowdown=t_oh/t_ix, onehot_bytes=oh_bytes, index_bytes=idx.numel()*idx.element_size(),

@@ -56,6 +56,9 @@ def test_comparison_catches_stale_outputs():
     assert compare_cell(verdict('✓ match_scores: correct (a batch of 9 pairs)\n'), verdict('✓ match_scores: correct (a batch of 4 pairs)\n')) is None
     assert 'text differs' in compare_cell(verdict('✓ match_scores: correct (a batch of 9 pairs)\n'), verdict('✓ cosine_sim: correct (9 rows)\n'))
     assert 'numbers differ' in compare_cell(verdict('✓ f: correct (3 rows)\nmse 0.81\n'), verdict('✓ f: correct (4 rows)\nmse 0.95\n'))
+    # a random sample (a chain's top films) is compared by kind only; a plot where text was is still caught
+    assert compare_cell(_out('0 Heat (1995) 0.71'), _out('0 Ghost (1990) 0.64'), random=True) is None
+    assert 'kinds of output differ' in compare_cell(_out('0 Heat (1995)'), [{'output_type': 'display_data', 'data': {'image/png': ''}}], random=True)
 
 @pytest.fixture(scope='session')
 def kernel():
@@ -103,3 +106,15 @@ def test_exercise_source_current_and_every_exercise_passes(nb, kernel):
     res = json.loads(verdicts[0]['text'])
     assert sorted(res) == sorted(lesson_exercises(nb.stem)), (sorted(res), lesson_exercises(nb.stem))
     assert all(st == 'pass' for st, _ in res.values()), {e: v for e, v in res.items() if v[0] != 'pass'}
+
+def test_random_cell_must_assert_its_claims(kernel, tmp_path):
+    "A `# nbcheck: random` cell is compared by kind only, so a run where it asserts nothing is a problem"
+    import nbformat
+    from nbouts import execute
+    p = tmp_path/'r.ipynb'
+    for src, ok in (("# nbcheck: random\nimport torch\nprint(torch.randn(3))", False),
+                    ("# nbcheck: random\nimport torch\nx = torch.randn(3)\nassert x.shape == (3,)\nprint(x)", True)):
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src)]), p)
+        nbformat.write(execute(p, kernel=kernel), p)  # stored as run
+        probs = check(p, kernel=kernel)
+        assert (probs == []) == ok and all('must assert' in o for o in probs), probs

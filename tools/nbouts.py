@@ -9,7 +9,10 @@ run has some (or the other way round), on a different kind of output (text, tabl
 the numbers are taken out (the same words in another order pass: near ties swap places on another CPU), and on numbers that differ by more than a tolerance. A cell whose source has the comment
 `# nbcheck: varies` is compared without its numbers (times, or a checker's fresh random inputs, change every run);
 so is the verdict line a checker prints (`✓ name: correct (details of its fresh random inputs)`), wherever it appears,
-so that the exercise notebooks handed to students need no such comment in their check cells.
+so that the exercise notebooks handed to students need no such comment in their check cells. A cell with
+`# nbcheck: random` shows a random sample whose words change too (which films a chain's draws put at the top of a
+list): it is compared by the kinds of its outputs only, and must assert in its own source what the prose claims of it.
+The `variants` action re-runs the check in other numeric environments (`VARIANTS`) and lists near misses too.
 """
 import argparse
 import contextlib
@@ -26,7 +29,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CHARS = 3000  # longer text outputs are cut when stored, so notebooks stay small enough to diff
-VARIES = '# nbcheck: varies'
+VARIES, RANDOM = '# nbcheck: varies', '# nbcheck: random'
 _NUM = re.compile(r'[-+]?(?:\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)')
 _ADDR = re.compile(r' at 0x[0-9a-f]+|/tmp/[^\s\'"]+|<ipython-input-[^>]*>')
 _VERDICT = re.compile(r'^✓ [\w.]+: correct \(.*\)$', re.M)  # a checker's verdict: its details name random inputs
@@ -93,7 +96,7 @@ class Kernel:
     def __init__(self, variant:str='native', timeout:int=600):
         self.env, self.timeout, self.client, self._cm = _env(variant), timeout, None, None
     def _start(self, cwd:str):
-        self.client = NotebookClient(nbformat.v4.new_notebook(), timeout=self.timeout, kernel_name='python3', allow_errors=False)
+        self.client = NotebookClient(nbformat.v4.new_notebook(), timeout=self.timeout, kernel_name='python3', allow_errors=False, record_timing=False)
         self._cm = self.client.setup_kernel(cwd=cwd, env=self.env)
         self._cm.__enter__()
         if self.env.get('NBOUTS_THREADS'): _run_code(self.client, _THREADS.format(n=self.env['NBOUTS_THREADS']))
@@ -181,12 +184,13 @@ def _skeleton(s:str)->str: return _NUM.sub('#', _ADDR.sub('', s)).replace(' ', '
 
 def _words(s:str)->list: return sorted(_NUM.sub('#', _ADDR.sub('', s)).split())
 
-def compare_cell(stored:list, fresh:list, varies:bool=False, rtol:float=0.05, atol:float=0.02)->str|None:
-    "Why `stored` outputs are stale compared with `fresh` ones, or None if they agree"
+def compare_cell(stored:list, fresh:list, varies:bool=False, rtol:float=0.05, atol:float=0.02, margin:list|None=None, random:bool=False)->str|None:
+    "Why `stored` outputs are stale compared with `fresh` ones, or None if they agree; `margin` gets the closest number pair's share of its tolerance"
     a, b = _texts(stored), _texts(fresh)
     if not a and b: return 'output missing from the stored notebook'
     if a and not b: return 'stored output that the notebook no longer produces'
     if [k for k,_ in a] != [k for k,_ in b]: return f'kinds of output differ: stored {[k for k,_ in a]}, fresh {[k for k,_ in b]}'
+    if random: return None
     for (_, x), (_, y) in zip(a, b):
         x, y = (_VERDICT.sub(lambda m: _NUM.sub('#', m.group()), t) for t in (x, y))  # verdicts compared without numbers
         # the same words in another order (two near-tied films swapping places on another CPU) agree; other words do not
@@ -194,11 +198,12 @@ def compare_cell(stored:list, fresh:list, varies:bool=False, rtol:float=0.05, at
         if swapped and _words(x) != _words(y): return f'text differs: stored {x[:120]!r}, fresh {y[:120]!r}'
         if varies: continue
         nx, ny = (sorted(_numbers(x)), sorted(_numbers(y))) if swapped else (_numbers(x), _numbers(y))
+        if margin is not None and nx: margin.append(max((abs(u-v)/(atol + rtol*abs(v)), u, v) for u, v in zip(nx, ny)))
         bad = [(u, v) for u, v in zip(nx, ny) if abs(u-v) > atol + rtol*abs(v)]
         if bad: return f'numbers differ: stored {bad[0][0]:g}, fresh {bad[0][1]:g}'
     return None
 
-def check(path, variant:str='native', kernel:Kernel|None=None, after:str|None=None, after_outputs:list|None=None)->list:
+def check(path, variant:str='native', kernel:Kernel|None=None, after:str|None=None, after_outputs:list|None=None, near:list|None=None)->list:
     "Problems (one line each) with the stored outputs of notebook `path`, run in `kernel` (or a fresh one in `variant`); `after`'s outputs go to `after_outputs`"
     path = Path(path)
     stored, fresh = nbformat.read(path, as_version=4), execute(path, variant=variant, kernel=kernel, after=after)
@@ -206,14 +211,19 @@ def check(path, variant:str='native', kernel:Kernel|None=None, after:str|None=No
     probs = []
     for i, (s, f) in enumerate(zip(stored.cells, fresh.cells)):
         if s.cell_type != 'code' or _skip(s): continue
-        why = compare_cell(s.outputs, f.outputs, varies=VARIES in s.source)
-        if why: probs.append(f"{path.name} cell {i} ({s.get('id')}){'' if variant == 'native' else f' [{variant}]'}: {why}")
+        m, random = [], RANDOM in s.source
+        why = compare_cell(s.outputs, f.outputs, varies=VARIES in s.source, margin=m, random=random)
+        if random and not re.search(r'^\s*(assert |test_)', s.source, re.M): why = f"a `{RANDOM}` cell must assert what the prose claims of its output"
+        where = f"{path.name} cell {i} ({s.get('id')}){'' if variant == 'native' else f' [{variant}]'}"
+        if why: probs.append(f"{where}: {why}")
+        elif near is not None and m and max(m)[0] >= 0.25: near.append(f"{where}: a number moved {max(m)[0]:.0%} of its tolerance (stored {max(m)[1]:g}, fresh {max(m)[2]:g})")
     return probs
 
 _KERNEL = {}  # the one reused kernel of a `variants`/`check` worker process: {variant: Kernel}
 
-def _check_job(fn:str, variant:str, reuse:bool, timeout:int)->list:
-    "`check` of one notebook as a job of `main`: in this process's kernel for `variant` (if `reuse`), failures as problem lines"
+def _check_job(fn:str, variant:str, reuse:bool, timeout:int)->tuple:
+    "`(problems, near misses)` of one notebook as a job of `main`: in this process's kernel for `variant` (if `reuse`), failures as problem lines"
+    near = []
     try:
         k = None
         if reuse:
@@ -221,9 +231,10 @@ def _check_job(fn:str, variant:str, reuse:bool, timeout:int)->list:
                 for o in _KERNEL.values(): o.close()
                 _KERNEL.clear(); _KERNEL[variant] = Kernel(variant, timeout)
             k = _KERNEL[variant]
-        return check(fn, variant, kernel=k)
-    except Exception as e:
-        return [f"{Path(fn).name}{'' if variant == 'native' else f' [{variant}]'}: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"]
+        return check(fn, variant, kernel=k, near=near), near
+    except Exception as e:  # a cell raised (nbclient's CellExecutionError names the error), timed out, or the kernel died
+        why = f"{e.ename}: {e.evalue}" if hasattr(e, 'ename') else (str(e).strip().splitlines() or [''])[0]
+        return [f"{Path(fn).name}{'' if variant == 'native' else f' [{variant}]'}: {type(e).__name__}: {why[:300]}"], near
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -243,8 +254,8 @@ def main(argv=None):
     runs, bad = [(fn, v) for v in vs for fn in a.notebooks], []
     with ProcessPoolExecutor(a.jobs, mp_context=mp.get_context('spawn')) as ex:  # a process each: `execute` sets os.environ
         n = len(runs)
-        for (fn, v), probs in zip(runs, ex.map(_check_job, *zip(*runs), [not a.fresh]*n, [a.timeout]*n)):
-            print(f"{'FAIL' if probs else 'ok  '} {v:15} {fn}", *probs, sep='\n    ', flush=True); bad += probs
+        for (fn, v), (probs, near) in zip(runs, ex.map(_check_job, *zip(*runs), [not a.fresh]*n, [a.timeout]*n)):
+            print(f"{'FAIL' if probs else 'ok  '} {v:15} {fn}", *probs, *[f'(near) {o}' for o in near], sep='\n    ', flush=True); bad += probs
     print(f"{len(bad)} problems in {len(runs)} runs" if bad else f"stored outputs are current ({len(runs)} runs)")
     return 1 if bad else 0
 
