@@ -1,6 +1,7 @@
 "Build collab_nb from settings.ini, the single source of its metadata (nbdev 2 template shape)."
 from configparser import ConfigParser
 from pathlib import Path
+
 import setuptools
 
 here = Path(__file__).parent

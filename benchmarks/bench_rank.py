@@ -12,15 +12,21 @@ like"), and what `collab-nb recommend --all-users` gives for a model trained by 
 
 Last line: `ndcg@10 best A (model) vs baseline B` (A = best trained model on ml-100k, B = EASE on ml-100k).
 """
-import argparse, json, tempfile, time, warnings
+import argparse
+import json
+import tempfile
+import time
+import warnings
 from pathlib import Path
-import numpy as np, torch
+
+import numpy as np
+import torch
 
 RANKERS = ('bce', 'bpr', 'softmax', 'dae')
 
 def _metrics(lists:dict, tst, trn, n_items:int, k:int=10)->dict:
     "P, R, NDCG, MAP @k and coverage of `{user: [items]}` on the protocol, computed from the lists alone"
-    from collab_nb.metrics import precision_at_k, recall_at_k, ndcg_at_k, average_precision_at_k
+    from collab_nb.metrics import average_precision_at_k, ndcg_at_k, precision_at_k, recall_at_k
     rel = tst[tst.rating >= 4].groupby('user').movie.apply(set)
     rel = rel[rel.index.isin(trn.user.unique())]  # users the model knows
     rows = [(precision_at_k(lists[u], r, k), recall_at_k(lists[u], r, k), ndcg_at_k(lists[u], r, k), average_precision_at_k(lists[u], r, k))
@@ -44,10 +50,10 @@ def _cli_lists(data:str, trn)->tuple:
 
 def bench(data:str)->list:
     "Rows `(name, seconds, metrics)` on `data`"
-    from collab_nb.data import get_ratings, random_split, CollabVocab
-    from collab_nb.metrics import ranking_metrics, MostPopular
-    from collab_nb.train import train_model
+    from collab_nb.data import CollabVocab, get_ratings, random_split
+    from collab_nb.metrics import MostPopular, ranking_metrics
     from collab_nb.ranking import WatchLike
+    from collab_nb.train import train_model
     df = get_ratings(data)
     trn, tst = random_split(df, 0.2, 42)
     rows = []

@@ -12,8 +12,12 @@ The published record on u1, RMSE 0.889 (GLocal-K), is quoted for reference.
 
 Last lines, one per model: `split mse A (model) vs B (dot-bias), Kx the seconds; folds rmse C (model, train-only) vs D (dot-bias); u1 E (train-only), F (transductive)`.
 """
-import argparse, time, warnings
+import argparse
+import time
+import warnings
+
 import torch
+
 
 def _fit(trn, tst, name, **kw):
     "(seconds, MSE on `tst`) of model `name` trained on `trn` with its defaults"
@@ -33,7 +37,7 @@ def main():
     a = p.parse_args()
     warnings.filterwarnings('ignore')
     torch.set_num_threads(a.threads)
-    from collab_nb.data import load_movielens, random_split, movielens_fold
+    from collab_nb.data import load_movielens, movielens_fold, random_split
     trn, val = random_split(load_movielens('ml-100k'), 0.2, seed=42)
     models, folds = [m for m in a.models.split(',') if m], [f for f in a.folds.split(',') if f]
     protocols = ['train-only'] + ([] if a.no_trans else ['transductive'])

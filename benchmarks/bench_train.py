@@ -10,13 +10,20 @@ Short runs are repeated and the median time is reported. Both sides run with the
 
 Last line: `speedup Nx, mse A vs B` (A = fast path with the reference model, B = fastai reference).
 """
-import argparse, os, statistics, time, warnings
-import numpy as np, torch
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+
 
 def _ref(ratings, seed):
     "The stock fastai recipe; returns (fit seconds, valid MSE)"
-    from fastai.collab import CollabDataLoaders, collab_learner
     from fastai.callback.progress import ProgressCallback
+    from fastai.collab import CollabDataLoaders, collab_learner
     from fastcore.basics import noop
     dls = CollabDataLoaders.from_df(ratings, user_name='user', item_name='movie', rating_name='rating',
                                     valid_pct=0.2, seed=42, bs=64)
@@ -28,7 +35,7 @@ def _ref(ratings, seed):
 
 def _fast(dls, name, cfg, seed):
     "collab_nb's `fit_model`; returns (fit seconds, valid MSE)"
-    from collab_nb.models import get_model
+    from collab_nb.registry import get_model
     from collab_nb.train import fit_model
     torch.manual_seed(seed)
     model = get_model(name, dls.vocab.n_users, dls.vocab.n_items, cfg['n_factors'])
@@ -49,8 +56,8 @@ def main():
     a = p.parse_args()
     warnings.filterwarnings('ignore')
     torch.set_num_threads(a.threads)
-    from collab_nb.data import load_movielens, movielens_fold, RatingsDataLoaders
-    from collab_nb.models import DEFAULTS
+    from collab_nb.data import RatingsDataLoaders, load_movielens, movielens_fold
+    from collab_nb.registry import DEFAULTS
     from collab_nb.train import FAST_RECIPE
     ratings = load_movielens('ml-100k')
     rows = []

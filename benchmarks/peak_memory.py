@@ -8,7 +8,13 @@ The child imports the function's module (and `preload`), resets the kernel's hig
 (/proc/self/clear_refs), calls the function and reads the new mark: the *extra* memory the call needed beyond the
 imported libraries. tracemalloc would miss what pandas' C parser and PyTorch allocate.
 """
-import sys, json, time, importlib, resource, subprocess
+import importlib
+import json
+import resource
+import subprocess
+import sys
+import time
+
 
 def _kb(key):
     for l in open('/proc/self/status'):

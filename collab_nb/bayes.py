@@ -4,11 +4,14 @@
 
 # %% ../nbs/08b_bayes.ipynb #2f3f6a4a
 from __future__ import annotations
-import copy, warnings
+
+import copy
+import warnings
+
 import torch
-from torch import nn
 from fastai.torch_core import Module
-from .models import register_model
+from torch import nn
+
 from .svdpp import history_pairs_for
 
 # %% auto #0
@@ -184,6 +187,3 @@ def bayes_setup(model:BayesMF, dls, hp:dict):
     draws = gibbs(x, y, v.n_users, v.n_items, model.users.shape[-1] - 1, hp['epochs'], hp.get('burn', 50), len(model.mu),
                   history=history_pairs_for(dls, hp))  # the pairs SVD++'s history may hold, under the same protocols
     model.load_draws(draws).rating_range.data = torch.tensor([float(o) for o in dls.rating_range])
-
-def _bayes(n_users, n_items, n_factors=10, y_range=(0, 5.5), **kw): return BayesMF(n_users, n_items, n_factors, y_range)
-register_model('bayes', _bayes, dict(n_factors=10, epochs=300, lr=0., wd=0., bs=1024, burn=50), 'rating', bayes_setup);

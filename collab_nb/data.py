@@ -4,18 +4,26 @@
 
 # %% ../nbs/00_data.ipynb #643373d0
 from __future__ import annotations
-import os, sys, warnings, contextlib
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from fastcore.basics import store_attr, ifnone, AttrDict
+
+import numpy as np
+import pandas as pd
+import torch
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
+from fastcore.basics import AttrDict, ifnone, store_attr
 
 # %% auto #0
-__all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'id_problems', 'rating_problems', 'validate_ratings', 'errmsg',
-           'movielens_path', 'load_movielens', 'read_ratings', 'ratings_summary', 'top_crosstab', 'CollabVocab',
-           'random_split', 'movielens_fold', 'holdout_split', 'synth_ratings', 'get_ratings', 'RatingsDataset',
-           'RatingsDL', 'RatingsDataLoaders']
+__all__ = ['ML_URLS', 'ML_FILES', 'ENV_VAR', 'FOLDS', 'CARVES', 'PROTOCOLS', 'id_problems', 'rating_problems', 'validate_ratings',
+           'errmsg', 'movielens_path', 'load_movielens', 'read_ratings', 'ratings_summary', 'top_crosstab',
+           'CollabVocab', 'random_split', 'movielens_fold', 'holdout_split', 'time_split', 'carve_valid', 'Parts',
+           'three_way_split', 'synth_ratings', 'get_ratings', 'RatingsDataset', 'RatingsDL', 'RatingsDataLoaders']
 
 # %% ../nbs/00_data.ipynb #0fd9ecaf
 def _bad(col, n, what, examples=None):
@@ -229,6 +237,7 @@ def _decode(index:pd.Index, idx):
 # %% ../nbs/00_data.ipynb #f55531a1
 from fastcore.basics import patch
 
+
 @patch
 def user_idx(self:CollabVocab, ids, strict:bool=False):
     "Indices of raw user `ids` (unknown → 0, or `KeyError` if `strict`)"
@@ -319,6 +328,113 @@ def holdout_split(df:pd.DataFrame, # ratings
     is_valid = np.zeros(len(df), bool)
     is_valid[order['pos'].to_numpy()] = (rank_from_end < n) & (counts >= n+min_keep)
     return df[~is_valid], df[is_valid]
+
+# %% ../nbs/00_data.ipynb #15c13582
+def time_split(df:pd.DataFrame, # ratings with a time column
+               test_pct:float=0.2, # share of the rows, the latest ones, held out
+               time_name:str='timestamp', # column saying when each rating was given
+              ):
+    "Train and test DataFrames: the latest `test_pct` of all rows (by `time_name`) are the test part"
+    if time_name not in df.columns: raise ValueError(f"no {time_name!r} column: a time split needs when each rating was given")
+    if not 0 <= test_pct < 1: raise ValueError(f"test_pct={test_pct}: must be in [0, 1)")
+    order = np.argsort(df[time_name].to_numpy(), kind='stable')
+    is_test = np.zeros(len(df), bool)
+    is_test[order[len(df)-int(test_pct*len(df)):]] = True
+    return df[~is_test], df[is_test]
+
+# %% ../nbs/00_data.ipynb #13102a87
+CARVES = ('rows', 'per-user', 'time')
+
+def carve_valid(train:pd.DataFrame, # the training part of a protocol (never its test part)
+                how:str='rows', # 'rows' (random rows), 'per-user' (`holdout_split`) or 'time' (the latest rows)
+                valid_pct:float=0.2, # share of `train` carved, for 'rows' and 'time'
+                seed:int|None=None, # seed of the carve ('rows', and 'per-user' with `by='random'`)
+                n:int=10, # ratings carved per user, for 'per-user'
+                by:str='random', # 'random' or 'time', for 'per-user'
+                min_keep:int=5, # for 'per-user': users with fewer than `n+min_keep` training ratings are not carved
+                user_name:str='user', time_name:str='timestamp'):
+    "`(train, valid)`: a validation part carved from a protocol's training part, the way its test part was made"
+    if how=='rows': trn, val = random_split(train, valid_pct, seed)
+    elif how=='per-user': trn, val = holdout_split(train, n, by, seed, min_keep, user_name, time_name)
+    elif how=='time': trn, val = time_split(train, valid_pct, time_name)
+    else: raise ValueError(f"how={how!r}: carve valid by one of {', '.join(map(repr, CARVES))}")
+    if not len(trn): raise ValueError(f"carving valid by {how!r} left no training rows")
+    if not len(val): raise ValueError(f"carving valid by {how!r} left it empty" + (f": no user has n+min_keep={n+min_keep} training ratings" if how=='per-user' else f": valid_pct={valid_pct} of {len(train)} rows"))
+    return trn, val
+
+# %% ../nbs/00_data.ipynb #a310bb2c
+class Parts:
+    "Train, valid and test parts of a protocol: the model learns from `train`, choices read `valid`, `test` is read once"
+    def __init__(self, train:pd.DataFrame, # rows the model learns from while choices are made
+                 valid:pd.DataFrame, # rows every choice is made on (carved from the training part)
+                 test:pd.DataFrame, # rows read once, at the end, to report
+                 train_valid:pd.DataFrame, # the whole training part (`train` and `valid`), to train on once choices are made
+                 protocol:dict, # the protocol's settings (name, seeds, shares, fold, carve)
+                 user_name:str='user', item_name:str='movie', rating_name:str='rating'):
+        store_attr()
+    def __iter__(self): return iter((self.train, self.valid, self.test))
+    def __repr__(self):
+        p = self.protocol
+        return (f"Parts({p['name']}: train {len(self.train):,} · valid {len(self.valid):,} · test {len(self.test):,} rows; "
+                f"valid carved by {p['carve']})")
+
+# %% ../nbs/00_data.ipynb #70f10a99
+def _digest(df:pd.DataFrame, cols:list)->str:
+    "Hex digest of the values of `cols` in `df`, row order included"
+    return hashlib.sha256(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes()).hexdigest()
+
+@patch
+def fingerprint(self:Parts)->str:
+    "16 hex digits naming the protocol, the train and valid rows and the test part's pairs (not its ratings)"
+    keys = [self.user_name, self.item_name]
+    h = hashlib.sha256(json.dumps(self.protocol, sort_keys=True, default=str).encode())
+    for part, cols in ((self.train, keys+[self.rating_name]), (self.valid, keys+[self.rating_name]), (self.test, keys)):
+        h.update(_digest(part, cols).encode())
+    return h.hexdigest()[:16]
+
+# %% ../nbs/00_data.ipynb #95c5639a
+PROTOCOLS = ('random', 'fold', 'holdout', 'time')
+
+def _mirror(protocol:str, fold:str)->str:
+    "The carve that mirrors how `protocol` makes its test part"
+    if protocol=='fold': return 'per-user' if fold in ('ua','ub') else 'rows'
+    return dict(random='rows', holdout='per-user', time='time')[protocol]
+
+def _outer(df, protocol, seed, test_pct, fold, n, by, min_keep, user_name, time_name, data_dir):
+    "The protocol's `(train, test)`"
+    if protocol=='fold': return movielens_fold(fold, data_dir)
+    if protocol=='random': return random_split(df, test_pct, seed)
+    if protocol=='holdout': return holdout_split(df, n, by, seed, min_keep, user_name, time_name)
+    return time_split(df, test_pct, time_name)
+
+def three_way_split(df:pd.DataFrame|None=None, # ratings (None for 'fold', which reads ml-100k's own files)
+                    protocol:str='random', # 'random', 'fold', 'holdout' or 'time'
+                    seed:int=42, # seed of the test split ('random', 'holdout' with `by='random'`)
+                    valid_seed:int|None=None, # seed of the valid carve (default `seed + 1`)
+                    test_pct:float=0.2, # share of all rows in test ('random', 'time')
+                    valid_pct:float=0.2, # share of the training part carved as valid ('rows' and 'time' carves)
+                    fold:str='u1', # official ml-100k fold, for 'fold'
+                    n:int=10, # ratings held out per user, in test and in valid ('holdout'; 10 for the `ua`/`ub` carve)
+                    by:str='random', # 'random' or 'time': which `n` ratings ('holdout')
+                    min_keep:int=5, # users with fewer than `n+min_keep` ratings are not held out from ('holdout')
+                    carve:str|None=None, # how valid is carved: 'rows', 'per-user' or 'time' (default: the way test was made)
+                    user_name:str='user', item_name:str='movie', rating_name:str='rating', time_name:str='timestamp',
+                    data_dir=None, # as in `movielens_path`, for 'fold'
+                   )->Parts:
+    "Train, valid and test parts of `df` under `protocol`: test made first, valid carved (seeded) from the training part only"
+    if protocol not in PROTOCOLS: raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if protocol=='fold' and df is not None: raise ValueError("protocol 'fold' reads ml-100k's fold files: pass df=None, or use 'random' for your own ratings")
+    if protocol!='fold' and df is None: raise ValueError(f"protocol {protocol!r} needs the ratings: pass df")
+    if protocol in ('random','time') and not 0 < test_pct < 1: raise ValueError(f"test_pct={test_pct}: must be in (0, 1)")
+    carve = carve or _mirror(protocol, fold)
+    valid_seed = seed+1 if valid_seed is None else valid_seed
+    trn_all, tst = _outer(df, protocol, seed, test_pct, fold, n, by, min_keep, user_name, time_name, data_dir)
+    if not len(tst): raise ValueError(f"protocol {protocol!r} left the test part empty" + (f": no user has n+min_keep={n+min_keep} ratings" if protocol=='holdout' else ''))
+    ua_ub = protocol=='fold' and fold in ('ua','ub')
+    trn, val = carve_valid(trn_all, carve, valid_pct, valid_seed, 10 if ua_ub else n, by, min_keep, user_name, time_name)
+    p = dict(name=protocol, seed=seed, valid_seed=valid_seed, carve=carve, valid_pct=valid_pct)
+    p |= dict(fold=fold) if protocol=='fold' else dict(n=n, by=by, min_keep=min_keep) if protocol=='holdout' else dict(test_pct=test_pct)
+    return Parts(trn, val, tst, trn_all, p, user_name, item_name, rating_name)
 
 # %% ../nbs/00_data.ipynb #7a94354d
 def synth_ratings(n_users:int=600, # number of users

@@ -4,17 +4,21 @@
 
 # %% ../nbs/10_scale.ipynb #3b270f93
 from __future__ import annotations
-import os, re, sys, json, time, shutil, tempfile, subprocess
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-import torch
+
 import torch.distributed as dist
-from fastcore.basics import store_attr
 from fastai.callback.core import Callback
-from .data import get_ratings
-from .train import train_model
-from .metrics import valid_report
-from .recommend import item_titles
-from .modelfile import save_model
+from fastcore.basics import store_attr
+
+from .runs import Protocol, report, save_run, train_run
 
 # %% auto #0
 __all__ = ['ShardBatches', 'ddp_main', 'torchrun_cmd', 'train_distributed']
@@ -37,32 +41,19 @@ class ShardBatches(Callback):
             if p.grad is None: continue
             dist.all_reduce(p.grad); p.grad /= self.world
 
-# %% ../nbs/10_scale.ipynb #0951e11f
-def _result(m, vocab, dls, cfg:dict, hp:dict, secs:float, world:int)->dict:
-    "What rank 0 reports: the keys of a one-process `collab-nb train`, plus `nproc`"
-    return dict(model=cfg['model'], data=cfg['data'], fold=None, nproc=world, n_train=len(dls.train_df), n_valid=len(dls.valid_df),
-                **hp, **valid_report(m, vocab, dls), seconds=round(secs, 2))
-
-def _save(m, vocab, dls, res:dict, cfg:dict):
-    "Rank 0 saves the model exactly as `collab-nb train --out` does"
-    titles = item_titles(dls.train_df) if 'title' in dls.train_df.columns else None
-    save_model(cfg['out'], m, vocab, dict(res, valid_pct=cfg['valid_pct'], seed=cfg['seed'], rating_range=list(dls.rating_range)),
-               titles, dls.train.dataset.x, force=cfg.get('force', False))
-
 # %% ../nbs/10_scale.ipynb #09efb7a2
 def ddp_main(cfg_path=None, # JSON settings written by `train_distributed` (default: the first command-line argument)
             ):
-    "Entry point of each process `torchrun` starts: train like `train_model` on this rank's share of every batch"
+    "Entry point of each process `torchrun` starts: train like `train_run` on this rank's share of every batch"
     cfg = json.loads(Path(cfg_path or sys.argv[1]).read_text())
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
     try:
-        df, t0 = get_ratings(cfg['data'], cfg['data_dir'], seed=cfg['seed']), time.perf_counter()
         shard = ShardBatches(rank, world)
-        m, vocab, dls, hp = train_model(df, cfg['model'], valid_pct=cfg['valid_pct'], seed=cfg['seed'], cbs=[shard], **cfg['hp'])
-        res = dict(_result(m, vocab, dls, cfg, hp, time.perf_counter()-t0, world), rows_per_rank=shard.rows)
+        run = train_run(Protocol(cfg['data'], None, cfg['valid_pct'], cfg['seed'], cfg['data_dir']), cfg['model'], cfg['hp'], cbs=[shard])
+        res = report(run, nproc=world, rows_per_rank=shard.rows)
         if rank == 0:
-            if cfg.get('out'): _save(m, vocab, dls, res, cfg); res['out'] = cfg['out']
+            if cfg.get('out'): save_run(run, cfg['out'], res, cfg.get('force', False)); res['out'] = cfg['out']
             Path(cfg['result']).write_text(json.dumps(res))
         dist.barrier()  # rank 0 may still be saving: leave together
     finally: dist.destroy_process_group()

@@ -4,13 +4,17 @@
 
 # %% ../nbs/03_interpret.ipynb #ec25ab1c
 from __future__ import annotations
+
 import difflib
-import numpy as np, pandas as pd, torch
-from torch import nn
-from fastcore.basics import ifnone
-from fastai.data.core import DataLoaders
-from .models import model_tables
+
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from fastai.data.core import DataLoaders
+from torch import nn
+
+from .models import model_tables
 
 # %% auto #0
 __all__ = ['get_factors', 'get_biases', 'ratings_info', 'item_index', 'bias_table', 'bias_vs_mean', 'item_pca', 'plot_pca',

@@ -4,10 +4,15 @@
 
 # %% ../nbs/reference/lean.ipynb #03cda2e2
 from __future__ import annotations
+
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+
+import numpy as np
+import pandas as pd
+import torch
 from fastcore.basics import store_attr
-from .data import CollabVocab, validate_ratings, id_problems, rating_problems
+
+from .data import CollabVocab, id_problems, rating_problems, validate_ratings
 
 # %% auto #0
 __all__ = ['ML25M_SHAPE', 'ML_COLUMNS', 'write_synth_ratings', 'count_rows', 'LeanRatings', 'raw_nbytes', 'read_ratings_lean',

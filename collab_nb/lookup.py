@@ -4,9 +4,10 @@
 
 # %% ../nbs/01_lookup.ipynb #09e35ca7
 from __future__ import annotations
+
 import time
+
 import torch
-from torch import nn
 from fastcore.basics import ifnone
 
 # %% auto #0

@@ -4,10 +4,15 @@
 
 # %% ../nbs/05_metrics.ipynb #750752fd
 from __future__ import annotations
+
 import math
-import numpy as np, pandas as pd, torch
-from torch import nn
+
+import numpy as np
+import pandas as pd
+import torch
 from fastai.torch_core import Module
+from torch import nn
+
 from .data import movielens_fold
 
 # %% auto #0

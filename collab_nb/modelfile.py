@@ -4,16 +4,26 @@
 
 # %% ../nbs/reference/modelfile.ipynb #e53e41a6
 from __future__ import annotations
-import os, re, json, math, ctypes, shutil, struct, hashlib, secrets
+
+import ctypes
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import struct
 from pathlib import Path
+
 import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 from torch import nn
-from safetensors.torch import save as st_save, load as st_load
+
 from .data import CollabVocab, _plain
-from .models import MODELS, DEFAULTS, get_model
-from . import neural  # registers the 'nn' model
-from .ranking import HistoryModel  # and registers the ranking models
-from . import svdpp, bayes  # registers 'svdpp' and 'bayes'
+from .ranking import HistoryModel
+from .registry import MODELS, BadValue, check_value, get_model, get_spec, models_of_kind, param
 
 # %% auto #0
 __all__ = ['FORMAT', 'FILES', 'MAX_JSON', 'clean_text', 'model_bytes', 'is_model_dir', 'check_out', 'save_model', 'check_config',
@@ -35,10 +45,10 @@ def clean_text(s)->str:
 # %% ../nbs/reference/modelfile.ipynb #65a25ac0
 def model_bytes(model:nn.Module, # a trained collab model
                 vocab:CollabVocab, # its vocab
-                config:dict, # at least `model` (a registered name) and `n_factors`; anything JSON-able
+                config:dict, # at least `model` (a registered name) and its constructor settings (e.g. `n_factors`); anything JSON-able
                 titles:dict|None=None, # `{item id: title}`
                 seen:torch.Tensor|None=None, # `(n, 2)` user, item indices of the training ratings
-                ranker:tuple|None=None, # `(config, model)`: a ranking model on the same vocab, kept beside `model`; config has `model`, `n_factors`
+                ranker:tuple|None=None, # `(config, model)`: a ranking model on the same vocab, kept beside `model`; config has `model` and its constructor settings
                )->dict:
     "The files of a model folder, `{file name: bytes}`, with the checksums of the others in the config"
     if config.get('model') not in MODELS: raise ValueError(f"config needs 'model', a registered model name, not {config.get('model')!r}")
@@ -86,18 +96,18 @@ def is_model_dir(path)->bool:
 
 def check_out(path, force:bool=False)->Path:
     "`path` as a folder `save_model` may write: refuses '', a file, or a folder holding anything but a model (unless `force`)"
-    if str(path).strip() == '': raise ValueError("--out is empty: name a folder for the model")
+    if str(path).strip() == '': raise BadValue('out', "is empty: name a folder for the model")
     p = Path(path)
-    if p.exists() and not p.is_dir(): raise ValueError(f"--out {p} is a file, not a folder")
+    if p.exists() and not p.is_dir(): raise BadValue('out', f"{p} is a file, not a folder")
     if p.is_dir() and any(p.iterdir()) and not is_model_dir(p) and not force:
-        raise ValueError(f"--out {p} holds files that are not a collab_nb model: choose another folder, or pass --force to replace it")
+        raise BadValue('out', f"{p} holds files that are not a collab_nb model: choose another folder, or replace it with `force`")
     return p
 
 # %% ../nbs/reference/modelfile.ipynb #28e7efa0
 def save_model(path, # a folder; a model already there is replaced atomically
                model:nn.Module, # a trained collab model
                vocab:CollabVocab, # its vocab
-               config:dict, # at least `model` (a registered name) and `n_factors`; anything JSON-able
+               config:dict, # at least `model` (a registered name) and its constructor settings (e.g. `n_factors`); anything JSON-able
                titles:dict|None=None, # `{item id: title}`
                seen:torch.Tensor|None=None, # `(n, 2)` user, item indices of the training ratings
                force:bool=False, # replace a folder that holds something other than a model
@@ -134,7 +144,7 @@ def check_config(cfg:dict)->dict:
     if not isinstance(cfg.get('model'), str) or cfg['model'] not in MODELS:
         raise ValueError(f"config.json: model {cfg.get('model')!r} is not one of {', '.join(MODELS)}")
     for k in ('n_users', 'n_items'): _int(cfg, k)
-    _int(cfg, 'n_factors', lo=0)  # 0: a model without factors (EASE)
+    _check_arch(cfg, cfg['model'])
     yr = cfg.get('y_range')
     if yr is not None and not (isinstance(yr, list) and len(yr)==2 and all(type(o) in (int, float) and math.isfinite(o) for o in yr) and yr[0] < yr[1]):
         raise ValueError(f"config.json: y_range must be null or [low, high] with low < high, not {yr!r}")
@@ -145,12 +155,19 @@ def check_config(cfg:dict)->dict:
     if 'ranker' in cfg: _check_ranker(cfg)
     return cfg
 
+def _check_arch(spec:dict, name:str):
+    "The constructor settings of model `name` in `spec` (a config, or its `ranker` entry), checked by the model's record"
+    for k in get_spec(name).arch:
+        if k in spec:
+            try: check_value(param(get_spec(name), k), spec[k])
+            except BadValue as e: raise ValueError(f"config.json: {e}") from None
+
 def _check_ranker(cfg:dict):
     "The config's `ranker` entry: a registered ranking model, its size, and a checksum for its weights"
     r = cfg['ranker']
-    if not isinstance(r, dict) or not isinstance(r.get('model'), str) or DEFAULTS.get(r['model'], {}).get('kind') != 'ranking':
-        raise ValueError(f"config.json: ranker must name a ranking model ({', '.join(k for k,d in DEFAULTS.items() if d['kind']=='ranking')})")
-    _int(r, 'n_factors', lo=0)
+    if not isinstance(r, dict) or r.get('model') not in models_of_kind('ranking'):
+        raise ValueError(f"config.json: ranker must name a ranking model ({', '.join(models_of_kind('ranking'))})")
+    _check_arch(r, r['model'])
     if not re.fullmatch('[0-9a-f]{64}', str(cfg['sha256'].get(FILES['ranker']))): raise ValueError(f"config.json: sha256 must give a checksum for {FILES['ranker']}")
 
 # %% ../nbs/reference/modelfile.ipynb #83e26ab4
@@ -219,17 +236,18 @@ def _load_seen(path:Path, cfg:dict)->torch.Tensor|None:
 
 # %% ../nbs/reference/modelfile.ipynb #ba81f278
 def _build(path:Path, cfg:dict, spec:dict, fname:str, yr=None)->nn.Module:
-    "The model `spec` (model, n_factors, model_kw) describes, weights from `fname`, shapes checked before anything is allocated"
-    args = (spec['model'], cfg['n_users'], cfg['n_items'], spec['n_factors'])
+    "The model `spec` (model, its constructor settings, model_kw) describes, weights from `fname`, shapes checked before anything is allocated"
+    arch = {**{k: spec[k] for k in get_spec(spec['model']).arch if k in spec}, **spec.get('model_kw', {})}
+    args = (spec['model'], cfg['n_users'], cfg['n_items'])
     try:
-        with torch.device('meta'): want = expected_header(get_model(*args, y_range=yr, **spec.get('model_kw', {})))
+        with torch.device('meta'): want = expected_header(get_model(*args, y_range=yr, **arch))
     except (TypeError, ValueError) as e: raise ValueError(f"config.json does not describe a {spec['model']!r} model ({e})") from None
     data = _read(path, fname, cfg['sha256'], limit=(100 << 20) + 16*sum(math.prod(s) for _,s in want.values()))
     got = st_header(data, path/fname)
     if got != want:
         bad = next(k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
         raise ValueError(f"{path/fname} does not fit the model config.json describes: {bad} is {got.get(bad)}, expected {want.get(bad)}")
-    model = get_model(*args, y_range=yr, **spec.get('model_kw', {}))
+    model = get_model(*args, y_range=yr, **arch)
     model.load_state_dict(st_load(data), strict=True)
     return model.eval()
 

@@ -4,17 +4,18 @@
 
 # %% ../nbs/02_dot_product.ipynb #c3079072
 from __future__ import annotations
-import torch
-from torch import nn
-from fastai.torch_core import Module
+
 from collections import namedtuple
-from fastai.layers import Embedding, sigmoid_range
+
+import torch
 from fastai.collab import EmbeddingDotBias
+from fastai.layers import Embedding, sigmoid_range
+from fastai.torch_core import Module
+from torch import nn
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'SETUPS', 'Tables', 'DotProduct', 'DotProductBias', 'wd_penalty', 'create_params',
-           'DotProductBiasScratch', 'scratch_from', 'init_uniform_', 'mean_cosine', 'register_model', 'get_model',
-           'model_tables', 'is_fusable']
+__all__ = ['Tables', 'DotProduct', 'DotProductBias', 'wd_penalty', 'create_params', 'DotProductBiasScratch', 'scratch_from',
+           'init_uniform_', 'mean_cosine', 'model_tables', 'is_fusable']
 
 # %% ../nbs/02_dot_product.ipynb #466bf731
 class DotProduct(Module):
@@ -105,42 +106,6 @@ def mean_cosine(t:torch.Tensor, # `(n, k)` table, e.g. item factors
     s, n = (u.sum(0)**2).sum(), len(u)
     return ((s - n) / (n*(n-1))).item()
 
-# %% ../nbs/02_dot_product.ipynb #753f2a09
-MODELS, DEFAULTS, SETUPS = {}, {}, {}  # name -> builder `f(n_users, n_items, n_factors, y_range=..., **kw)`; training settings; `setup`
-
-def register_model(name:str, # the name the CLI and model files use
-                   make, # `make(n_users, n_items, n_factors, y_range=..., **kw)` returns a fresh model
-                   defaults:dict, # training settings that suit it: n_factors, epochs, lr, wd, bs (and any extras)
-                   kind:str='rating', # 'rating' (predicts a rating) or 'ranking' (scores what to show)
-                   setup=None, # `setup(model, dls, hp)` -> `fit_model` arguments (None: fitted in closed form), for models not fitted on ratings with MSE
-                  ):
-    "Register model `name` in `MODELS` with its `DEFAULTS`; returns `make`"
-    if kind not in ('rating', 'ranking'): raise ValueError(f"kind must be 'rating' or 'ranking', not {kind!r}")
-    MODELS[name], DEFAULTS[name] = make, dict(defaults, kind=kind)
-    if setup is not None: SETUPS[name] = setup
-    return make
-
-def get_model(name:str, # a registered name (see `MODELS`)
-              n_users:int, # rows of the user table (including `#na#`)
-              n_items:int, # rows of the item table (including `#na#`)
-              n_factors:int=50, # length of each factor vector
-              y_range:tuple|None=(0, 5.5), # squash predictions into this range
-              **kw, # passed to the model's builder
-             )->nn.Module:
-    "A fresh model called `name` for `n_users` users and `n_items` items"
-    if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name](n_users, n_items, n_factors, y_range=y_range, **kw)
-
-# %% ../nbs/02_dot_product.ipynb #704c738f
-_DOT = dict(n_factors=50, epochs=15, lr=7e-3, wd=0.12, bs=1024)
-
-def _fastai_dot(n_users, n_items, n_factors, y_range=(0, 5.5), **kw):
-    "fastai's `EmbeddingDotBias` (its argument order differs from the course's models)"
-    return EmbeddingDotBias(n_factors, n_users, n_items, y_range=y_range, **kw)
-
-for _n, _f in {'dot': DotProduct, 'dot-bias': DotProductBias, 'dot-bias-scratch': DotProductBiasScratch,
-               'fastai': _fastai_dot}.items(): register_model(_n, _f, _DOT)
-
 # %% ../nbs/02_dot_product.ipynb #968b3f1d
 Tables = namedtuple('Tables', 'user_factors item_factors user_bias item_bias')
 _TABLE_NAMES = (('user_factors', 'item_factors', 'user_bias', 'item_bias'),  # this course's models
@@ -150,6 +115,7 @@ def _weight(t): return t.weight if isinstance(t, nn.Embedding) else t
 
 def model_tables(model:nn.Module)->Tables|None:
     "`Tables` (tensors; biases None if absent) of `model`'s user and item tables, or None if it has none"
+    if isinstance(getattr(model, 'tables_in', None), str): return model_tables(getattr(model, model.tables_in))  # a model of parts names the one holding them
     if isinstance(getattr(model, 'embeds', None), nn.ModuleList) and len(model.embeds)==2:  # fastai's EmbeddingNN
         return Tables(model.embeds[0].weight, model.embeds[1].weight, None, None)
     for names in _TABLE_NAMES:

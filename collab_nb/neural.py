@@ -4,12 +4,12 @@
 
 # %% ../nbs/04_collab_nn.ipynb #6958f2e1
 from __future__ import annotations
+
 import torch
-from torch import nn
-from fastcore.basics import ifnone
-from fastai.torch_core import Module
 from fastai.layers import Embedding, sigmoid_range
-from .models import register_model
+from fastai.torch_core import Module
+from fastcore.basics import ifnone
+from torch import nn
 
 # %% auto #0
 __all__ = ['emb_sz_rule', 'get_emb_sz', 'CollabNN', 'movielens_side_info', 'CollabNNSide']
@@ -46,16 +46,12 @@ class CollabNN(Module):
         res = self.layers(embs)[:,0]
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
 
-# %% ../nbs/04_collab_nn.ipynb #e7306164
-def _collab_nn(n_users, n_items, n_factors, y_range=(0, 5.5), **kw):
-    "`CollabNN` with `n_factors`-wide user and item embeddings"
-    return CollabNN((n_users, n_factors), (n_items, n_factors), y_range=y_range, **kw)
-
-register_model('nn', _collab_nn, dict(n_factors=50, epochs=8, lr=1e-2, wd=0.1, bs=4096));
-
 # %% ../nbs/04_collab_nn.ipynb #a69add8b
-import numpy as np, pandas as pd
+import numpy as np
+import pandas as pd
+
 from .data import movielens_path
+
 
 def movielens_side_info(vocab, # the `CollabVocab` whose indices the rows follow
                         data_dir=None, # folder holding `ml-100k/`; default `$COLLAB_NB_DATA`

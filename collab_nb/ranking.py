@@ -4,20 +4,23 @@
 
 # %% ../nbs/07_ranking.ipynb #0d986da1
 from __future__ import annotations
+
 import copy
-import torch, torch.nn.functional as F
-from torch import nn
-from fastai.torch_core import Module
+
+import torch
+import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
-from fastai.losses import BCEWithLogitsLossFlat
+from fastai.torch_core import Module
+from torch import nn
+
 from .data import RatingsDL
-from .models import DotProductBias, register_model, model_tables
+from .models import model_tables
 
 # %% auto #0
 __all__ = ['pair_keys', 'sample_negatives', 'SampleNegatives', 'bpr_loss', 'item_logits', 'multinomial_nll', 'History',
            'UserRowsDL', 'AllItems', 'AllItemsCB', 'HistoryModel', 'EASE', 'MultDAE', 'WatchLike', 'liked_weights',
-           'negatives_setup', 'users_setup', 'ease_setup', 'with_history', 'fold_in_items']
+           'negatives_setup', 'users_setup', 'ease_setup', 'with_history']
 
 # %% ../nbs/07_ranking.ipynb #1cb8bbc5
 def pair_keys(x:torch.Tensor, # `(n, 2)` user, item indices
@@ -203,7 +206,7 @@ def liked_weights(dls)->torch.Tensor:
     return (dls.train.dataset.y[:,0] >= lo + 0.75*(hi-lo)).float()
 
 def negatives_setup(loss_func):
-    "A `setup` for `register_model`: the rating pairs as positives, `hp['n_neg']` sampled negatives each, `loss_func`"
+    "A model's `setup` (see `train_model`): the rating pairs as positives, `hp['n_neg']` sampled negatives each, `loss_func`"
     def setup(model, dls, hp):
         n_items = dls.vocab.n_items
         return dict(loss_func=loss_func, cbs=[SampleNegatives(pair_keys(dls.train.dataset.x, n_items), n_items, hp.get('n_neg', 4))])
@@ -220,21 +223,8 @@ def users_setup(model, dls, hp):
     return dict(dls=udls, loss_func=multinomial_nll, cbs=[AllItemsCB()], reg='decoupled', fused=False)
 
 def ease_setup(model, dls, hp):
-    "EASE's `setup`: solve in closed form with ridge penalty `hp['wd']`; leaves nothing for `fit_model`"
-    model.set_history(dls.train.dataset.x).solve(hp['wd'])
-
-# %% ../nbs/07_ranking.ipynb #692393e8
-def _logit_dot(n_users, n_items, n_factors, y_range=None, **kw): return DotProductBias(n_users, n_items, n_factors, y_range=None)
-def _dae(n_users, n_items, n_factors, y_range=None, **kw): return MultDAE(n_users, n_items, n_factors, **kw)
-def _ease(n_users, n_items, n_factors=0, y_range=None, **kw): return EASE(n_users, n_items)
-
-_NEG = dict(n_factors=50, epochs=10, lr=1e-2, wd=0., bs=1024, n_neg=4)
-for _n, _f, _d, _s in [('bce', _logit_dot, _NEG, negatives_setup(BCEWithLogitsLossFlat())),
-                       ('bpr', _logit_dot, _NEG, negatives_setup(bpr_loss)),
-                       ('softmax', _logit_dot, dict(n_factors=100, epochs=20, lr=1e-2, wd=0.1, bs=128, target='liked'), users_setup),
-                       ('dae', _dae, dict(n_factors=200, epochs=30, lr=5e-3, wd=0., bs=128, target='liked'), users_setup),
-                       ('ease', _ease, dict(n_factors=0, epochs=0, lr=0., wd=300., bs=1024), ease_setup)]:
-    register_model(_n, _f, _d, 'ranking', _s)
+    "EASE's `setup`: solve in closed form with ridge penalty `hp['lam']`; leaves nothing for `fit_model`"
+    model.set_history(dls.train.dataset.x).solve(hp['lam'])
 
 # %% ../nbs/07_ranking.ipynb #30d5f887
 def with_history(model:HistoryModel, # a trained history model (`MultDAE`, `EASE`)
@@ -244,27 +234,3 @@ def with_history(model:HistoryModel, # a trained history model (`MultDAE`, `EASE
     m = copy.copy(model)
     new = torch.stack([torch.zeros_like(items), items], 1).long()
     return m.set_history(torch.cat([model.hist_x[model.hist_x[:,0] != 0], new]))
-
-def fold_in_items(model:nn.Module, # a trained ranking model
-                  items, # item indices the new user watched
-                  wd:float=0.1, # pull toward the average user
-                  steps:int=100, # gradient steps (dot models)
-                  lr:float=0.05, # Adam learning rate (dot models)
-                 )->nn.Module:
-    "A copy of `model` whose user 0 watched `items`: its history for a `HistoryModel`, else a user row fitted by the softmax loss"
-    items = torch.as_tensor(items, dtype=torch.long).flatten()
-    if isinstance(model, HistoryModel): return with_history(model, items)
-    m = copy.deepcopy(model).eval()
-    t = model_tables(m)
-    if t is None: raise ValueError(f"{type(model).__name__} has neither a history nor user tables to fold a new user into")
-    start = t.user_factors[1:].detach().mean(0)
-    row, targ = start.clone().requires_grad_(), torch.zeros(1, len(t.item_factors))
-    targ[0, items] = 1.
-    opt = torch.optim.Adam([row], lr=lr)
-    bias = 0. if t.item_bias is None else t.item_bias.detach().view(1, -1)
-    with torch.enable_grad():
-        for _ in range(steps):
-            loss = multinomial_nll(row[None] @ t.item_factors.detach().T + bias, targ) + wd*((row-start)**2).sum()
-            opt.zero_grad(); loss.backward(); opt.step()
-    with torch.no_grad(): t.user_factors[0] = row
-    return m

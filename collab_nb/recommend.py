@@ -4,20 +4,47 @@
 
 # %% ../nbs/06_recommend.ipynb #93305a83
 from __future__ import annotations
-import re, copy
-from functools import partial
-from pathlib import Path
-import numpy as np, pandas as pd, torch
+
+import copy
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import torch
+from fastai.layers import sigmoid_range
 from torch import nn
-from fastai.torch_core import set_seed
-from .data import CollabVocab
+
+from .data import CollabVocab, _plain
 from .metrics import score_items
-from .models import model_tables
-from .ranking import with_history  # ranking does not import recommend: no cycle
+from .models import is_fusable, model_tables
+from .ranking import AllItems, History, multinomial_nll, with_history  # ranking does not import recommend: no cycle
+from .registry import BadValue
 from .train import torch_threads
 
 # %% auto #0
-__all__ = ['item_titles', 'recommend', 'user_params', 'average_user', 'fold_in', 'find_item', 'rare_items', 'parse_rate']
+__all__ = ['score_users', 'item_titles', 'recommend', 'table_params', 'user_params', 'average_user', 'fold_in', 'block_size',
+           'recommend_all', 'top_lists', 'user_index', 'find_item', 'rare_items', 'parse_rate']
+
+# %% ../nbs/06_recommend.ipynb #85594d6b
+@torch.no_grad()
+def score_users(model:nn.Module, # a trained collab model
+                users:torch.Tensor, # user indices, `(b,)`
+                n_items:int, # item rows (incl. `#na#`)
+               )->torch.Tensor:
+    "`(b, n_items)` scores of every item for `users` (column 0, `#na#`, is `-inf`): one matrix product for a dot-product model"
+    model.eval()
+    users = torch.as_tensor(users).long().flatten()
+    if is_fusable(model):  # the dot-product family: the tables say it all
+        t = model_tables(model)
+        s = t.user_factors[users] @ t.item_factors.T
+        if t.user_bias is not None: s = s + t.user_bias[users].view(-1, 1) + t.item_bias.view(1, -1)
+        yr = getattr(model, 'y_range', None)
+        if yr is not None: s = sigmoid_range(s, *yr)
+    elif callable(getattr(model, 'logits', None)) and getattr(model, 'hist', None) is not None: s = model.logits(users).float()  # EASE, Mult-DAE
+    else: return score_items(model, users, n_items)  # any other model: through its forward, one pair per user and item
+    s[:, 0] = -float('inf')
+    return s
 
 # %% ../nbs/06_recommend.ipynb #e0f0b2b0
 def item_titles(df:pd.DataFrame, # ratings with an item column and (optionally) `title`
@@ -35,7 +62,7 @@ def recommend(model:nn.Module, # a trained collab model
               titles:dict|None=None, # `{item id: title}`
              )->pd.DataFrame:
     "The `n` best-scored items for user index `user`, skipping `exclude`: columns `item, title, score`"
-    s = score_items(model, torch.tensor([int(user)]), vocab.n_items)[0]
+    s = score_users(model, torch.tensor([int(user)]), vocab.n_items)[0]
     ex = torch.as_tensor(list(exclude), dtype=torch.long)
     if len(ex): s[ex] = -float('inf')
     n = min(n, int(torch.isfinite(s).sum()))
@@ -46,13 +73,21 @@ def recommend(model:nn.Module, # a trained collab model
                          'score': top.values.numpy().round(4)})
 
 # %% ../nbs/06_recommend.ipynb #cf6bf529
-def user_params(model:nn.Module)->list:
-    "Names of `model`'s per-user parameter tables (first dimension = users), from `model_tables`"
+def table_params(model:nn.Module, # a collab model
+                 side:str='user', # 'user' or 'item'
+                )->list:
+    "Names of `model`'s parameter tables of `side` (first dimension = users, or items), from `model_tables`"
+    if side not in ('user', 'item'): raise ValueError(f"side must be 'user' or 'item', not {side!r}")
     t = model_tables(model)
-    ids = {id(o) for o in (t.user_factors, t.user_bias) if o is not None} if t is not None else set()
+    ts = () if t is None else (t.user_factors, t.user_bias) if side == 'user' else (t.item_factors, t.item_bias)
+    ids = {id(o) for o in ts if o is not None}
     names = [n for n,p in model.named_parameters() if id(p) in ids]
-    if not names: raise ValueError(f"{type(model).__name__} has no user tables (see `model_tables`)")
+    if not names: raise ValueError(f"{type(model).__name__} has no {side} tables (see `model_tables`)")
     return names
+
+def user_params(model:nn.Module)->list:
+    "Names of `model`'s per-user parameter tables (first dimension = users)"
+    return table_params(model, 'user')
 
 def average_user(model:nn.Module)->nn.Module:
     "A copy of `model` whose user row 0 is the mean of the real user rows"
@@ -63,36 +98,136 @@ def average_user(model:nn.Module)->nn.Module:
     return m
 
 # %% ../nbs/06_recommend.ipynb #4e497b95
-def fold_in(model:nn.Module, # a trained collab model
-            items:torch.Tensor, # item indices the new user rated
-            ratings, # their ratings
-            wd:float=0.1, # pull toward the average user (per squared unit of distance)
-            steps:int=100, # gradient steps
-            lr:float=0.05, # Adam learning rate
-           )->nn.Module:
-    "A copy of `model` whose user row 0 is fitted to `ratings` of `items`, all other weights fixed; a model with a history (SVD++) also gets `items` as user 0's history; a model with its own `fold_in` (`BayesMF`) does it itself"
-    if callable(getattr(model, 'fold_in', None)):  # a model that folds in itself (`BayesMF`) or its parts (`SVDppBlend`)
-        return model.fold_in(items, ratings, fold=partial(fold_in, wd=wd, steps=steps, lr=lr))
-    items = torch.as_tensor(items, dtype=torch.long).flatten()
-    if getattr(model, 'hist_x', None) is not None and callable(getattr(model, 'set_history', None)):
-        model = with_history(model, items)  # what they rated is part of who they are
-    m = average_user(model)
+def _has_history(m)->bool: return getattr(m, 'hist_x', None) is not None and callable(getattr(m, 'set_history', None))
+
+def _fit_rows(m:nn.Module, names:list, loss_of, wd:float, steps:int, lr:float)->nn.Module:
+    "Fit row 0 of the tables `names` of `m` (in place) by Adam on `loss_of(params)` plus `wd` times the squared distance from the mean row"
     for p in m.parameters(): p.requires_grad_(False)
-    names, params = user_params(m), dict(m.named_parameters())
-    start = [params[n][0].detach().clone() for n in names]
-    rows = [o.clone().requires_grad_() for o in start]
-    y = torch.as_tensor(np.asarray(ratings, dtype=np.float32)).flatten()
-    x = torch.stack([torch.zeros_like(items), items], 1)
+    params = dict(m.named_parameters())
+    start = [params[n][1:].mean(0) for n in names]
+    rows = [s.clone().requires_grad_() for s in start]
     opt = torch.optim.Adam(rows, lr=lr)
     with torch.enable_grad(), torch_threads(1):  # tiny tensors: one thread avoids thread start-up costs
         for _ in range(steps):
             full = {n: torch.cat([r[None], params[n][1:]]) for n,r in zip(names, rows)}
-            pred = torch.func.functional_call(m, full, (x,)).flatten()
-            loss = ((pred-y)**2).mean() + wd*sum(((r-s)**2).sum() for r,s in zip(rows, start))
+            loss = loss_of(full) + wd*sum(((r-s)**2).sum() for r,s in zip(rows, start))
             opt.zero_grad(); loss.backward(); opt.step()
     with torch.no_grad():
         for n,r in zip(names, rows): params[n][0] = r
     return m
+
+def _rating_loss(m, x, y):
+    "MSE of `m`'s predictions for pairs `x` against `y`, with the tables given"
+    return lambda full: ((torch.func.functional_call(m, full, (x,)).flatten() - y)**2).mean()
+
+def _watched_loss(m, items):
+    "Softmax loss over all items of user 0 having watched `items` (`multinomial_nll` of `07_ranking`), with the tables given"
+    targ = torch.zeros(1, model_tables(m).item_factors.shape[0]); targ[0, items] = 1.
+    wrap, users = AllItems(m), torch.zeros(1, dtype=torch.long)
+    return lambda full: multinomial_nll(torch.func.functional_call(wrap, {f'model.{k}': v for k,v in full.items()}, (users,)), targ)
+
+# %% ../nbs/06_recommend.ipynb #97fa7e84
+def fold_in(model:nn.Module, # a trained collab model
+            items, # indices the newcomer is known by: the items a new user rated (or, `side='item'`, the users who rated a new item)
+            ratings=None, # their ratings; None: a new user who watched `items` (a ranking model), fitted by the softmax loss
+            wd:float=0.1, # pull toward the average row (per squared unit of distance)
+            steps:int=100, # gradient steps
+            lr:float=0.05, # Adam learning rate
+            side:str='user', # 'user' (row 0 of the user tables) or 'item' (row 0 of the item tables)
+           )->nn.Module:
+    "A copy of `model` with one newcomer in row 0 of its `side` tables, fitted to what is known of them, all other weights fixed"
+    idx = torch.as_tensor(items, dtype=torch.long).flatten()
+    own = getattr(model, 'fold_in', None)
+    if callable(own):  # a model with an exact fold-in of its own (`BayesMF`)
+        if side != 'user' or ratings is None: raise ValueError(f"{type(model).__name__} folds in a new user from their ratings only")
+        return own(idx, ratings)
+    if side == 'user' and _has_history(model) and model_tables(model) is None: return with_history(model, idx)  # a user *is* their history
+    m = copy.deepcopy(model).eval()
+    if side == 'user' and _has_history(m): m = with_history(m, idx)  # what they rated is part of who they are (SVD++)
+    names = table_params(m, side)
+    if ratings is None:
+        if side != 'user': raise ValueError("a new item is folded in from ratings: pass `ratings`")
+        return _fit_rows(m, names, _watched_loss(m, idx), wd, steps, lr)
+    y = torch.as_tensor(np.asarray(ratings, dtype=np.float32)).flatten()
+    if len(y) != len(idx): raise ValueError(f"{len(idx)} indices but {len(y)} ratings")
+    x = torch.stack([torch.zeros_like(idx), idx] if side == 'user' else [idx, torch.zeros_like(idx)], 1)
+    return _fit_rows(m, names, _rating_loss(m, x, y), wd, steps, lr)
+
+# %% ../nbs/06_recommend.ipynb #892c9c76
+def block_size(model:nn.Module, # the model to score with
+               n_items:int, # item rows
+               budget:int=64 << 20, # bytes of scores per block (the tables' product, or a whole-user model's scores)
+              )->int:
+    "Users scored at once so that a block's scores stay near `budget` bytes (through a model's forward: about 4,096 pairs)"
+    if is_fusable(model) or callable(getattr(model, 'logits', None)): return max(1, budget // (4*n_items))
+    return max(1, (1 << 12) // n_items)  # a forward costs about the same per pair at any batch size: small blocks save memory
+
+def _block_scorer(model:nn.Module, n_items:int, drop:torch.Tensor)->tuple:
+    "`(rank, finish)`: `rank(users)` gives scores in the same order as the model's, `-inf` for `drop`; `finish(users, top)` the model's own"
+    ninf = -float('inf')
+    if is_fusable(model):  # the item bias is ranked with the product (`addmm`); the user bias and `y_range` change no order: top-k only
+        t, yr = model_tables(model), getattr(model, 'y_range', None)
+        ib = (t.item_bias.detach().view(1, -1) if t.item_bias is not None else torch.zeros(1, n_items)).clone()
+        ib[:, drop], ib[:, 0] = ninf, ninf
+        def finish(u, v):
+            v = v if t.user_bias is None else v + t.user_bias[u].view(-1, 1)
+            return v if yr is None else torch.where(torch.isfinite(v), sigmoid_range(v, *yr), v)
+        return (lambda u: torch.addmm(ib, t.user_factors[u], t.item_factors.T)), finish
+    def rank(u):
+        s = score_users(model, u, n_items); s[:, drop] = ninf
+        return s
+    return rank, lambda u, v: v
+
+@torch.no_grad()
+def recommend_all(model:nn.Module, # a trained collab model
+                  vocab:CollabVocab, # its vocab
+                  n:int=10, # items per user
+                  exclude:torch.Tensor|None=None, # `(m, 2)` user, item pairs never recommended (e.g. `vocab.seen`, the training ratings)
+                  drop=(), # item indices never recommended to anyone (e.g. `rare_items`)
+                  users=None, # user indices (default: every known user, 1 … n_users-1)
+                  block:int|None=None, # users scored at once (default: `block_size`)
+                 ):
+    "Yield `(users, items, scores)` per block of users: each user's top-`n` item indices and scores, `-inf` where fewer are left"
+    model.eval()
+    users = torch.arange(1, vocab.n_users) if users is None else torch.as_tensor(users).long().flatten()
+    h = History(exclude, vocab.n_users, vocab.n_items) if exclude is not None and len(exclude) else None
+    drop = torch.as_tensor(list(drop) if not isinstance(drop, torch.Tensor) else drop, dtype=torch.long)
+    rank, finish = _block_scorer(model, vocab.n_items, drop)
+    block, k = block or block_size(model, vocab.n_items), min(n, vocab.n_items)
+    for b in range(0, len(users), block):
+        u = users[b:b+block]
+        s = rank(u)
+        if h is not None:
+            items, _, _ = h.bag(u)
+            s[torch.repeat_interleave(torch.arange(len(u)), h.counts(u)), items] = -float('inf')
+        top = s.topk(k, dim=1)
+        yield u, top.indices, finish(u, top.values)
+
+# %% ../nbs/06_recommend.ipynb #b93712f2
+def top_lists(model:nn.Module, # a trained collab model
+              vocab:CollabVocab, # its vocab (with `titles`, if any)
+              n:int=10, # items per user
+              exclude:torch.Tensor|None=None, # `(m, 2)` user, item pairs never recommended
+              drop=(), # item indices never recommended
+              users=None, # user indices (default: every known user)
+             )->dict:
+    "`{raw user id as text: [{item, title, score}, ...]}` for `users`, from `recommend_all`"
+    titles, res = getattr(vocab, 'titles', None) or {}, {}
+    uids, iids = (np.array([_plain(o) for o in ix.tolist()], dtype=object) for ix in (vocab.users, vocab.items))
+    for u, idx, val in recommend_all(model, vocab, n, exclude, drop, users):
+        for uu, row, vrow in zip(u.tolist(), idx.tolist(), val.tolist()):
+            res[str(uids[uu-1])] = [dict(item=iids[i-1], title=titles.get(iids[i-1], str(iids[i-1])), score=round(v, 4))
+                                    for i, v in zip(row, vrow) if v > -math.inf]
+    return res
+
+def user_index(vocab:CollabVocab, # the model's vocab
+               user, # a raw user id (or its text)
+              )->int:
+    "Index of raw user id `user`; `KeyError` if the vocab does not know it"
+    ids = [str(o) for o in vocab.users]
+    s = str(user).strip()
+    if s not in ids: raise KeyError(f"unknown user id {s!r}: the model knows {len(ids)} users ({', '.join(ids[:3])}, ...)")
+    return ids.index(s)+1
 
 # %% ../nbs/06_recommend.ipynb #c4eff0a2
 def find_item(vocab:CollabVocab, # the model's vocab
@@ -129,7 +264,7 @@ def rare_items(seen:torch.Tensor, # `(n, 2)` user, item indices of the training 
 _RATE = re.compile(r'\s*([^,=\s][^=]*?)\s*=\s*([-+]?\d+(?:\.\d+)?)\s*(?:,|$)')
 
 def parse_rate(s:str)->list:
-    "`[(item, rating), ...]` from `'ITEM=R,ITEM=R,...'`; `ValueError` if malformed"
+    "`[(item, rating), ...]` from `'ITEM=R,ITEM=R,...'`; `BadValue` (a `ValueError`) if malformed"
     pairs, pos = [], 0
     s = s.strip()
     while pos < len(s):
@@ -137,5 +272,5 @@ def parse_rate(s:str)->list:
         if not mt or mt.end()==pos: break
         pairs.append((mt.group(1), float(mt.group(2)))); pos = mt.end()
     if not pairs or pos < len(s):
-        raise ValueError(f"malformed --rate {s!r}: expected ITEM=RATING pairs separated by commas, e.g. '50=5,172=4,88=1'")
+        raise BadValue('rate', f"{s!r} is malformed: expected ITEM=RATING pairs separated by commas, e.g. '50=5,172=4,88=1'")
     return pairs

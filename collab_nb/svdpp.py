@@ -4,18 +4,20 @@
 
 # %% ../nbs/08_svdpp.ipynb #e11eebcb
 from __future__ import annotations
-import copy
+
 import torch
 import torch.nn.functional as F
-from torch import nn
-from fastai.layers import Embedding, sigmoid_range
 from fastai.callback.core import Callback
-from .models import register_model
+from fastai.data.core import DataLoaders
+from fastai.layers import Embedding, sigmoid_range
+from torch import nn
+
+from .data import RatingsDL
 from .ranking import HistoryModel
 
 # %% auto #0
-__all__ = ['SVDpp', 'ImplicitL2', 'history_pairs_for', 'svdpp_setup', 'ItemAutoRec', 'fit_autorec', 'SVDppBlend', 'FitAutoRec',
-           'svdpp_blend_setup']
+__all__ = ['SVDpp', 'ImplicitL2', 'history_pairs_for', 'svdpp_setup', 'ItemAutoRec', 'item_rows', 'ItemRowsDL', 'masked_mse',
+           'AutoRecRows', 'WeightL2', 'autorec_steps', 'SVDppBlend', 'fit_shift', 'svdpp_blend_setup']
 
 # %% ../nbs/08_svdpp.ipynb #4094eaaa
 class SVDpp(HistoryModel):
@@ -70,12 +72,8 @@ def history_pairs_for(dls, hp:dict)->torch.Tensor:
 
 def svdpp_setup(model, dls, hp):
     "`SVDpp`'s `setup`: its history is `history_pairs_for(dls, hp)`"
-    model.alpha, model.p = hp.get('alpha', model.alpha), hp.get('p', model.p)
     model.set_history(history_pairs_for(dls, hp))
     return dict(reg='rows', fused=False, cbs=[ImplicitL2(hp.get('wd_y', hp['wd']))])
-
-def _svdpp(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDpp(n_users, n_items, n_factors, y_range, **kw)
-register_model('svdpp', _svdpp, dict(n_factors=50, epochs=15, lr=5e-3, wd=0.12, bs=1024, wd_y=0.12, p=0.5, alpha=0.5), 'rating', svdpp_setup);
 
 # %% ../nbs/08_svdpp.ipynb #59efc1d6
 class ItemAutoRec(nn.Module):
@@ -88,36 +86,77 @@ class ItemAutoRec(nn.Module):
         self.enc, self.dec = nn.Linear(n_users, hidden), nn.Linear(hidden, n_users)
         self.register_buffer('codes', torch.zeros(n_items, hidden))
         self.register_buffer('lims', torch.tensor([-float('inf'), float('inf')]))  # predictions are clamped to these
+    def reconstruct(self, rows:torch.Tensor)->torch.Tensor: # `(b, n_users)` ratings of `b` movies
+        "Every user's rating of each movie, from the movie's ratings"
+        return self.dec(torch.sigmoid(self.enc(rows)))
+    @torch.no_grad()
+    def store_codes(self, R:torch.Tensor): # `(n_items, n_users)` training ratings of every movie
+        "Keep every movie's codes, what `forward` predicts with; returns the model"
+        self.codes.copy_(torch.sigmoid(self.enc(R))); return self
     def forward(self, x): # `(bs, 2)` long: user, item indices
         u, i = x[:,0], x[:,1]
         return ((self.dec.weight[u] * self.codes[i]).sum(1) + self.dec.bias[u]).clamp(*self.lims.tolist())
 
-def fit_autorec(m:ItemAutoRec, # the model to fit
-                x:torch.Tensor, # `(n, 2)` training user, item indices
-                y:torch.Tensor, # `(n,)` their ratings
-                epochs:int=20, # passes over the movies
-                lr:float=1e-2, # peak learning rate (one-cycle)
-                lam:float=1.5, # L2 penalty on `enc` and `dec` weights (per epoch)
-                drop:float=0.4, # share of each input rating zeroed at random (denoising)
-                bs:int=64, # movies per batch
-               )->ItemAutoRec:
-    "Fit `m` on the observed ratings (masked squared error, inputs with dropout), then store every movie's `codes`; returns `m`"
-    n_items, n_users = len(m.codes), m.enc.in_features
-    R = torch.zeros(n_items, n_users); R[x[:,1], x[:,0]] = y
-    mask = torch.zeros(n_items, n_users); mask[x[:,1], x[:,0]] = 1.
-    nb = -(-n_items // bs)
-    opt = torch.optim.Adam(m.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs*nb, pct_start=0.25)
-    for _ in range(epochs):
-        perm = torch.randperm(n_items)
-        for b in range(nb):
-            idx = perm[b*bs:(b+1)*bs]
-            inp = F.dropout(R[idx], drop) if drop else R[idx]
-            out = m.dec(torch.sigmoid(m.enc(inp)))
-            loss = (((out - R[idx])*mask[idx])**2).sum()/len(idx) + lam/2*(m.enc.weight.pow(2).sum() + m.dec.weight.pow(2).sum())/nb
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-    with torch.no_grad(): m.codes.copy_(torch.sigmoid(m.enc(R)))
-    return m
+# %% ../nbs/08_svdpp.ipynb #6cc4be15
+def item_rows(x:torch.Tensor, # `(n, 2)` user, item indices
+              y:torch.Tensor, # `(n,)` ratings
+              n_users:int, # user rows
+              n_items:int, # item rows
+             )->tuple:
+    "`(R, M)`: each movie's row of ratings over users (0 where none) and the mask of which are observed, both `(n_items, n_users)`"
+    R, M = torch.zeros(n_items, n_users), torch.zeros(n_items, n_users)
+    R[x[:,1], x[:,0]], M[x[:,1], x[:,0]] = y, 1.
+    return R, M
+
+class ItemRowsDL(RatingsDL):
+    "A fastai `DataLoader` of `(movies, their rating rows, their masks)`: one whole movie per example"
+    def __init__(self, R:torch.Tensor, M:torch.Tensor, # from `item_rows`
+                 items:torch.Tensor|None=None, # movies to batch (default: all)
+                 **kw):
+        items = torch.arange(len(R)) if items is None else items
+        super().__init__(_Rows(items), **kw); self.R, self.M = R, M
+    def __iter__(self):
+        for i, _ in super().__iter__(): yield i, self.R[i], self.M[i]
+
+class _Rows:
+    "Indices as a one-input dataset"
+    n_inp = 1
+    def __init__(self, idx): self.x = self.y = torch.as_tensor(idx).long()
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], self.y[i]
+
+def masked_mse(pred, targ, mask):
+    "Squared error on the observed entries only, summed per movie and averaged over the batch"
+    return (((pred - targ)*mask)**2).sum()/len(pred)
+
+class AutoRecRows(nn.Module):
+    "An `ItemAutoRec` seen as a map from a batch of movies to their reconstructed rows, inputs dropped at rate `drop` in training"
+    def __init__(self, autorec:ItemAutoRec, R:torch.Tensor, drop:float=0.):
+        super().__init__(); self.autorec, self.drop = autorec, drop
+        self.register_buffer('R', R, persistent=False)
+    def forward(self, items): return self.autorec.reconstruct(F.dropout(self.R[items], self.drop, self.training))
+
+class WeightL2(Callback):
+    "Add `lam` times the sum of squares of `params` to every training batch's loss"
+    order = 0
+    def __init__(self, params:list, lam:float): self.params, self.lam = params, lam
+    def after_loss(self):
+        if self.training and self.lam: self.learn.loss_grad = self.loss_grad + self.lam*sum(p.pow(2).sum() for p in self.params)
+
+def autorec_steps(ar:ItemAutoRec, # the AutoRec part to fit
+                  dls, # the training ratings' loaders
+                  hp:dict, # `ar_epochs`, `ar_lr`, `ar_lam`, `ar_drop`, `ar_bs`
+                 )->list:
+    "The fit steps of an AutoRec: `fit_model` on the movies' rating rows with `masked_mse`, then storing the codes"
+    (x, y), v = (dls.train.dataset.x, dls.train.dataset.y[:,0]), dls.vocab
+    R, M = item_rows(x, y, v.n_users, v.n_items)
+    bs = min(hp['ar_bs'], len(R))
+    rows = DataLoaders(ItemRowsDL(R, M, bs=bs, shuffle=True), ItemRowsDL(R, M, torch.arange(0), bs=bs))
+    nb = -(-len(R) // bs)  # batches per epoch: the penalty is `ar_lam` per epoch
+    ar.lims.copy_(torch.tensor(dls.rating_range))
+    fit = dict(model=AutoRecRows(ar, R, hp['ar_drop']), dls=rows, loss_func=masked_mse, epochs=hp['ar_epochs'], lr=hp['ar_lr'], wd=0.,
+               reg='decoupled', fused=False, moms=(0.95, 0.85, 0.95), cbs=[WeightL2([ar.enc.weight, ar.dec.weight], hp['ar_lam']/2/nb)])
+    return [fit, lambda: ar.store_codes(R)]
 
 # %% ../nbs/08_svdpp.ipynb #e010fcff
 class SVDppBlend(HistoryModel):
@@ -130,36 +169,22 @@ class SVDppBlend(HistoryModel):
         self.n_users, self.n_items, self.y_range = n_users, n_items, y_range
         self.svdpp, self.autorec = SVDpp(n_users, n_items, n_factors, y_range, **kw), ItemAutoRec(n_users, n_items, hidden)
         self.register_buffer('w', torch.tensor(float(w))); self.register_buffer('shift', torch.zeros(()))
+    tables_in = 'svdpp'  # `model_tables` finds the user and item tables in the SVD++ part (so `fold_in` fits a new user there)
     def set_history(self, x): self.svdpp.set_history(x); self.hist_x, self.hist = self.svdpp.hist_x, self.svdpp.hist; return self
-    def fold_in(self, items, ratings, fold): # `fold(model, items, ratings)` folds a new user into one model (`recommend.fold_in`)
-        "A copy whose SVD++ part has user 0 folded in (AutoRec has no row for a new user: the blend uses SVD++ alone for them)"
-        m = copy.deepcopy(self)
-        m.svdpp = fold(self.svdpp, items, ratings)
-        return m.set_history(m.svdpp.hist_x)
     def forward(self, x): # `(bs, 2)` long: user, item indices
         s = self.svdpp(x)
         a = torch.where((x > 0).all(1), self.autorec(x), s)
         return (1-self.w)*s + self.w*a + self.shift
 
-class FitAutoRec(Callback):
-    "After `fit_model` has fitted a blend's SVD++ part: fit its AutoRec part on the same ratings, then its `shift`"
-    order = 100
-    def __init__(self, blend:SVDppBlend, dls, hp:dict): self.blend, self.dls, self.hp = blend, dls, hp
-    def after_fit(self):
-        b, hp, (x, y) = self.blend, self.hp, (self.dls.train.dataset.x, self.dls.train.dataset.y[:,0])
-        b.w.fill_(hp.get('w', float(b.w)))
-        b.autorec.lims.copy_(torch.tensor(self.dls.rating_range))
-        fit_autorec(b.autorec, x, y, epochs=hp.get('ar_epochs', 20), lr=hp.get('ar_lr', 1e-2), lam=hp.get('ar_lam', 1.5),
-                    drop=hp.get('ar_drop', 0.4), bs=hp.get('ar_bs', 64))
-        b.eval()
-        with torch.no_grad(): b.shift.copy_((y - b(x)).mean())
+@torch.no_grad()
+def fit_shift(blend:SVDppBlend, dls):
+    "Set `blend.shift` to its mean residual on the training ratings"
+    x, y = dls.train.dataset.x, dls.train.dataset.y[:,0]
+    blend.shift.zero_(); blend.eval()
+    blend.shift.copy_((y - blend(x)).mean())
 
 def svdpp_blend_setup(model, dls, hp):
-    "`SVDppBlend`'s `setup`: `fit_model` fits the SVD++ part as `svdpp` does, then `FitAutoRec` the AutoRec part and `shift`"
+    "`SVDppBlend`'s `setup`, three steps: its SVD++ part by `fit_model` as `svdpp` does, its AutoRec part (`autorec_steps`), then `shift`"
     kw = svdpp_setup(model.svdpp, dls, hp)
     model.set_history(model.svdpp.hist_x)
-    return dict(kw, model=model.svdpp, cbs=[*kw['cbs'], FitAutoRec(model, dls, hp)])
-
-def _svdpp_blend(n_users, n_items, n_factors, y_range=(0, 5.5), **kw): return SVDppBlend(n_users, n_items, n_factors, y_range, **kw)
-register_model('svdpp-blend', _svdpp_blend, dict(n_factors=50, epochs=15, lr=1e-2, wd=0.12, bs=4096, wd_y=0.06, p=0.5, alpha=0.5,
-                                                 w=0.6, ar_epochs=20, ar_lr=1e-2, ar_lam=1.5, ar_bs=64, ar_drop=0.4), 'rating', svdpp_blend_setup);
+    return [dict(kw, model=model.svdpp), *autorec_steps(model.autorec, dls, hp), lambda: fit_shift(model, dls)]

@@ -4,25 +4,28 @@
 
 # %% ../nbs/09_fast.ipynb #92368ff2
 from __future__ import annotations
-import time
+
 from contextlib import contextmanager
+
+import pandas as pd
 import torch
-from torch import nn
-from fastcore.basics import noop
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (adds `Learner.fit_one_cycle`)
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
 from fastai.optimizer import Adam
-from fastai.callback.core import Callback, CancelFitException
-from fastai.callback.schedule import fit_one_cycle
-from fastai.callback.progress import ProgressCallback
-import pandas as pd
 from fastai.torch_core import set_seed
+from fastcore.basics import noop
+from torch import nn
+
 from .data import RatingsDataLoaders
-from .models import DotProductBias, DEFAULTS, SETUPS, get_model, model_tables, is_fusable
-from . import ranking, svdpp, bayes  # register the ranking models (07_ranking), SVD++ (08_svdpp) and Bayesian SVD++ (08b_bayes)
+from .models import is_fusable, model_tables
+from .registry import build, check_hp, get_spec
 
 # %% auto #0
-__all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'y_range_for', 'train_model']
+__all__ = ['FAST_RECIPE', 'row_l2', 'RowL2', 'FusedDot', 'FusedDotCB', 'torch_threads', 'fit_model', 'y_range_for', 'fit_steps',
+           'train_model']
 
 # %% ../nbs/09_fast.ipynb #032d4d73
 def row_l2(tables:tuple, # a model's `Tables` from `model_tables` (None entries are skipped)
@@ -159,23 +162,31 @@ def y_range_for(lo:float, # lowest rating in the data
     pad = 0.1*(hi-lo)
     return (round(lo-pad, 6), round(hi+pad, 6))
 
+def fit_steps(setup_result)->list:
+    "A model's fit steps, from what its `setup` returned: None (fitted in closed form: no step), one `fit_model` step (a dict), or a list"
+    if setup_result is None: return []
+    return [setup_result] if isinstance(setup_result, dict) else list(setup_result)
+
 def train_model(train_df:pd.DataFrame, # ratings to train on (or all ratings, split by `valid_pct`)
-                model:str='dot-bias', # a `get_model` name: 'dot', 'dot-bias', 'nn', 'fastai', or a ranking model ('dae', 'ease', ...)
-                valid_df:pd.DataFrame|None=None, # explicit validation rows (else a random `valid_pct` split)
+                model:str='dot-bias', # a registered model (`collab_nb.registry`): 'dot', 'dot-bias', 'nn', 'svdpp', 'dae', 'ease', ...
+                valid_df:pd.DataFrame|None=None, # explicit held-out rows (else a random `valid_pct` split)
                 valid_pct:float=0.2, # fraction held out when `valid_df` is None
                 seed:int=42, # seed of the split, the initialisation and the shuffling
                 show:bool=False, # show fastai's progress bar
-                cbs=None, # extra fastai callbacks for `fit_model` (e.g. `distributed.ShardBatches`)
-                **hp, # n_factors, epochs, lr, wd, bs (default: `DEFAULTS[model]`)
+                cbs=None, # extra fastai callbacks for every `fit_model` step (e.g. `distributed.ShardBatches`)
+                extra_history:pd.DataFrame|None=None, # unrated (user, item) pairs a history model may also use (the transductive protocol)
+                **hp, # the model's settings (default: its record's), checked against its record
                ):
-    "Train `model` on `train_df`; return `(model, vocab, dls, hp)`"
-    if model not in DEFAULTS: raise ValueError(f"unknown model {model!r}; choose one of {', '.join(DEFAULTS)}")
-    hp = {k:v for k,v in {**DEFAULTS[model], **{k:v for k,v in hp.items() if v is not None}}.items() if k != 'kind'}
+    "Train `model` on `train_df` by the fit steps its `setup` gives; return `(model, vocab, dls, hp)`"
+    spec = get_spec(model)
+    hp = check_hp(spec, hp)
     set_seed(seed)
-    dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp['bs'])
-    m = get_model(model, dls.vocab.n_users, dls.vocab.n_items, hp['n_factors'], y_range=y_range_for(*dls.rating_range))
-    kw = SETUPS[model](m, dls, hp) if model in SETUPS else {}  # a ranking model's batches, loss, callbacks (or the part to fit)
-    if kw is not None:  # None: the setup fitted the model in closed form
-        kw = dict(kw); xcbs = kw.pop('cbs', [])
-        fit_model(kw.pop('model', m), kw.pop('dls', dls), hp['epochs'], hp['lr'], hp['wd'], show=show, cbs=[*xcbs, *(cbs or [])], **kw)
+    dls = RatingsDataLoaders.from_df(train_df, valid_pct=valid_pct, valid_df=valid_df, seed=seed, bs=hp.get('bs', 1024))
+    m = build(spec, dls.vocab.n_users, dls.vocab.n_items, y_range_for(*dls.rating_range), hp)
+    ctx = hp if extra_history is None else {**hp, 'extra_history': extra_history}
+    for step in fit_steps(spec.setup(m, dls, ctx) if spec.setup else {}):
+        if callable(step): step(); continue  # a step that is not a fit (e.g. storing codes, a closing shift)
+        kw = {**{k: hp[k] for k in ('epochs', 'lr', 'wd') if k in hp}, **step}
+        xcbs = kw.pop('cbs', [])
+        fit_model(kw.pop('model', m), kw.pop('dls', dls), show=show, cbs=[*xcbs, *(cbs or [])], **kw)
     return m.eval(), dls.vocab, dls, hp

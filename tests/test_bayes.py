@@ -1,12 +1,15 @@
 "Bayesian SVD++ (`bayes`): the priors see only the training pairs unless asked, the sampler's steps are exact, saved models round-trip exactly, fold-in moves a new user towards their ratings."
-import pytest, torch
-from collab_nb.data import synth_ratings, random_split
-from collab_nb.train import train_model
+import pytest
+import torch
+
 import collab_nb.bayes as B
 from collab_nb.bayes import BayesMF, gaussian_posterior, implicit_matrix
-from collab_nb.modelfile import save_model, load_model
-from collab_nb.recommend import fold_in
 from collab_nb.cli import run
+from collab_nb.data import random_split, synth_ratings
+from collab_nb.modelfile import load_model, save_model
+from collab_nb.recommend import fold_in
+from collab_nb.train import train_model
+
 
 @pytest.fixture(scope='module')
 def data():
@@ -100,8 +103,8 @@ def test_too_many_items_is_one_clean_error(tmp_path):
 
 def test_tables_are_the_average_and_interpret_reads_them(fitted):
     "The four tables `model_tables` finds reproduce the average of the draws exactly, so `interpret` works on the model"
-    from collab_nb.models import model_tables
     from collab_nb.interpret import get_biases, get_factors
+    from collab_nb.models import model_tables
     m, vocab, dls, hp = fitted
     x = dls.valid.dataset.x
     t = model_tables(m)

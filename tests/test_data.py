@@ -1,6 +1,11 @@
 "Data layer: MovieLens sizes, bad input gets a clear error, splits, vocab and the fast loader."
-import os, json
-import numpy as np, pandas as pd, pytest, torch
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
 from collab_nb.data import *
 
 GOOD = pd.DataFrame({'user':[1,1,2,3], 'movie':[10,11,10,12], 'rating':[4,3,5,2]})
@@ -153,3 +158,90 @@ def test_download_progress_not_on_stdout(monkeypatch, capsys):
     with pytest.raises(FileNotFoundError): movielens_path('ml-100k')
     out, err = capsys.readouterr()
     assert out == '' and '█' in err
+
+# --- three parts: train / valid / test for every protocol ---
+@pytest.fixture(scope='module')
+def tiny(): return synth_ratings(n_users=40, n_items=30, density=0.5, seed=5)[0]
+
+def _pairs(df): return set(zip(df.user, df.movie))
+
+@pytest.mark.parametrize('protocol,kw,carve', [('random', {}, 'rows'), ('holdout', dict(n=3), 'per-user'),
+                                               ('holdout', dict(n=3, by='time'), 'per-user'), ('time', {}, 'time')])
+def test_three_parts_cover_and_are_disjoint(tiny, protocol, kw, carve):
+    p = three_way_split(tiny, protocol, seed=3, **kw)
+    trn, val, tst = p
+    assert p.protocol['carve'] == carve and len(val) and len(tst)
+    assert sorted(trn.index.append(val.index).append(tst.index)) == list(range(len(tiny)))
+    assert sorted(p.train_valid.index) == sorted(trn.index.append(val.index))
+    assert not (_pairs(val) & _pairs(tst)) and not (_pairs(trn) & _pairs(val))
+
+def test_three_parts_test_is_the_two_part_split(tiny):
+    "The test part is the one the two-part function holds out, so test scores stay comparable"
+    assert list(three_way_split(tiny, 'random', seed=3).test.index) == list(random_split(tiny, 0.2, seed=3)[1].index)
+    assert list(three_way_split(tiny, 'holdout', seed=3, n=3).test.index) == list(holdout_split(tiny, 3, seed=3)[1].index)
+    assert list(three_way_split(tiny, 'time').test.index) == list(time_split(tiny)[1].index)
+
+def test_valid_seed_moves_valid_only(tiny):
+    a, b, c = three_way_split(tiny, seed=3), three_way_split(tiny, seed=3), three_way_split(tiny, seed=3, valid_seed=9)
+    assert list(a.valid.index) == list(b.valid.index) and list(a.test.index) == list(c.test.index)
+    assert list(a.valid.index) != list(c.valid.index)
+    assert a.protocol['valid_seed'] == 4 and c.protocol['valid_seed'] == 9
+
+def test_time_parts_in_time_order(tiny):
+    p = three_way_split(tiny, 'time', test_pct=0.25, valid_pct=0.25)
+    assert p.train.timestamp.max() <= p.valid.timestamp.min() and p.valid.timestamp.max() <= p.test.timestamp.min()
+    assert (len(p.test), len(p.valid)) == (int(0.25*len(tiny)), int(0.25*(len(tiny)-int(0.25*len(tiny)))))
+
+def test_time_split_breaks_ties_by_position():
+    df = pd.DataFrame({'user':[1,2,3,4], 'movie':[1,1,1,1], 'rating':[1.,2.,3.,4.], 'timestamp':[5,5,5,1]})
+    trn, tst = time_split(df, 0.5)
+    assert tst.index.tolist() == [1, 2] and trn.index.tolist() == [0, 3]
+
+def test_fold_parts_carve_from_base_only():
+    u1, ua = three_way_split(protocol='fold', fold='u1'), three_way_split(protocol='fold', fold='ua')
+    base, test = movielens_fold('u1')
+    assert (len(u1.train), len(u1.valid), len(u1.test)) == (64_000, 16_000, 20_000) and u1.protocol['carve'] == 'rows'
+    assert _pairs(u1.train) | _pairs(u1.valid) == _pairs(base) and _pairs(u1.test) == _pairs(test)
+    assert ua.protocol['carve'] == 'per-user' and ua.valid.groupby('user').size().max() == 10
+    assert not (_pairs(ua.valid) & _pairs(ua.test))
+
+@pytest.mark.parametrize('args,kw,msg', [
+    ((), dict(protocol='kfold'), "unknown protocol 'kfold'; choose one of random, fold, holdout, time"),
+    ((), dict(protocol='fold'), "pass df=None"),
+    ((None,), dict(protocol='time'), "protocol 'time' needs the ratings"),
+    ((), dict(test_pct=1.), "test_pct=1.0: must be in (0, 1)"),
+    ((), dict(carve='users'), "how='users': carve valid by one of 'rows', 'per-user', 'time'"),
+    ((), dict(protocol='holdout', n=18), "protocol 'holdout' left the test part empty: no user has n+min_keep=23 ratings"),
+    ((), dict(protocol='holdout', n=9), "carving valid by 'per-user' left it empty: no user has n+min_keep=14 training ratings"),
+    ((), dict(valid_pct=0.), "carving valid by 'rows' left it empty: valid_pct=0.0 of 480 rows"),
+])
+def test_three_parts_bad_input(tiny, args, kw, msg):
+    with pytest.raises(ValueError) as e: three_way_split(*(args or (tiny,)), **kw)
+    assert msg in str(e.value)
+
+def test_carve_without_timestamps():
+    with pytest.raises(ValueError, match="no 'timestamp' column"): carve_valid(GOOD, 'time')
+
+def test_fingerprint_ignores_test_ratings_only(tiny):
+    p = three_way_split(tiny, seed=3)
+    hidden = tiny.copy(); hidden.loc[p.test.index, 'rating'] = 1.
+    assert three_way_split(hidden, seed=3).fingerprint() == p.fingerprint()
+    for rows in (p.valid.index[:1], p.train.index[:1]):
+        d = tiny.copy(); d.loc[rows, 'rating'] += 0.5
+        assert three_way_split(d, seed=3).fingerprint() != p.fingerprint()
+    moved = tiny.copy(); moved.loc[p.test.index[:1], 'movie'] = 999
+    assert three_way_split(moved, seed=3).fingerprint() != p.fingerprint()
+    assert three_way_split(tiny, seed=3, valid_pct=0.3).fingerprint() != p.fingerprint()
+
+def test_ids_only_in_valid_or_test_do_not_crash():
+    "A user or film that only valid or test mentions is index 0: loaders, predictions and ranking metrics still run"
+    from collab_nb.metrics import MostPopular, predict, ranking_metrics
+    trn = pd.DataFrame({'user':[1,1,2,2,3], 'movie':[1,2,1,3,2], 'rating':[5.,4.,3.,5.,4.], 'timestamp':range(5)})
+    val = pd.DataFrame({'user':[1, 7], 'movie':[3, 1], 'rating':[4., 5.]})
+    tst = pd.DataFrame({'user':[2, 3, 8], 'movie':[2, 9, 9], 'rating':[5., 4., 5.]})
+    dls = RatingsDataLoaders.from_df(trn, valid_df=val, bs=2)
+    assert dls.n_valid_unknown == 1
+    pop = MostPopular.from_df(trn, dls.vocab)
+    assert predict(pop, dls.vocab, tst).tolist() == [2., 0., 0.]
+    r = ranking_metrics(pop, dls.vocab, tst, trn, k=2)
+    assert r['n_rank_users'] == 3 and 0 <= r['ndcg_at_2'] <= 1

@@ -1,11 +1,16 @@
 "Fuzzing with seeded random junk: config fields, CLI options and CSV files. Nothing may end in a traceback."
-import json, math, random, tracemalloc
+import json
+import random
+import tracemalloc
 from pathlib import Path
-import pytest, torch
-from collab_nb.cli import run, main
+
+import pytest
+import torch
+
+from collab_nb.cli import main, run
 from collab_nb.data import synth_ratings
+from collab_nb.modelfile import load_model, save_model
 from collab_nb.train import train_model
-from collab_nb.modelfile import save_model, load_model
 
 JUNK = [None, True, -1, 0, 1, 2.5, -0.0, 1e308, -1e308, 10**12, 2**63, 10**40, '', 'x', '0', '1e9', 'nan', [], [1],
         [0, 5], [5, 0], [[1]], {}, {'a': 1}, '\x1b[31m', 'ü' * 50, [None, None], ['a', 'b'], [1e308, -1e308]]
@@ -58,10 +63,10 @@ def _ok(rc:int, out:str, err:str, args)->bool:
     if rc == 2: return err.startswith('error: ') and _one_line(err)
     return rc == 0 and not err and ('--json' not in args or json.loads(out) is not None)
 
-@pytest.mark.parametrize('opt', ['--epochs', '--lr', '--wd', '--bs', '--n-factors', '--valid-pct', '--seed', '--nproc'])
+@pytest.mark.parametrize('opt', ['--epochs', '--lr', '--wd', '--bs', '--n-factors', '--valid-pct', '--seed', pytest.param('--nproc', marks=pytest.mark.slow)])
 def test_train_options_fuzzed(opt, tiny_csv, tmp_path):
     for v in OPT_JUNK:
-        args = ['train', '--data', str(tiny_csv), '--epochs', '1', '--out', str(tmp_path/'m'), '--force', '--json', opt, v]
+        args = ['train', '--data', str(tiny_csv), '--epochs', '1', '--ranker', 'none', '--out', str(tmp_path/'m'), '--force', '--json', opt, v]
         rc, out, err = run(args)
         assert _ok(rc, out, err, args), (opt, v, rc, err)
         if rc == 0: assert 'NaN' not in out and 'Infinity' not in out, (opt, v, out)
@@ -99,14 +104,16 @@ CSVS = {  # name: bytes of a ratings file
 @pytest.mark.parametrize('name', list(CSVS))
 def test_junk_csvs(name, tmp_path):
     p = tmp_path/'r.csv'; p.write_bytes(CSVS[name])
-    for args in (['data', '--data', str(p), '--json'], ['train', '--data', str(p), '--epochs', '1', '--json', '--out', str(tmp_path/'m')]):
+    for args in (['data', '--data', str(p), '--json'], ['train', '--data', str(p), '--epochs', '1', '--ranker', 'none', '--json', '--out', str(tmp_path/'m')]):
         rc, out, err = run(args)
         assert _ok(rc, out, err, args), (name, args, rc, err)
         if rc == 0: assert 'NaN' not in out and 'Infinity' not in out, (name, out)
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line():
     "SIGINT in the middle of training (a real process, the signal sent once the CLI is running): exit 130 and one line"
-    import subprocess, sys
+    import subprocess
+    import sys
     code = ("import os, signal, sys, threading; from collab_nb.cli import main; "
             "threading.Timer(3, os.kill, (os.getpid(), signal.SIGINT)).start(); "
             "sys.exit(main(['train', '--data', 'synthetic', '--epochs', '10000', '--json']))")
@@ -114,7 +121,9 @@ def test_ctrl_c_exits_130_with_one_line():
     assert (r.returncode, r.stdout, r.stderr) == (130, '', 'error: interrupted\n'), (r.returncode, r.stderr[-500:])
 
 def test_unexpected_error_one_line_and_saved_traceback(monkeypatch, capsys):
-    import re, collab_nb.cli as cli
+    import re
+
+    import collab_nb.cli as cli
     def bug(df): return 'a bug'.split()[9]
     monkeypatch.setattr(cli, 'ratings_summary', bug)
     rc = main(['data', '--data', 'synthetic'])

@@ -1,14 +1,16 @@
 "collab_nb.interpret: works on the course's models and fastai's, and similar_items never returns the query."
-import pytest, torch, numpy as np
+import pytest
+import torch
+from fastai.collab import CollabDataLoaders, EmbeddingDotBias, EmbeddingNN
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
-from fastai.collab import EmbeddingDotBias, EmbeddingNN, CollabDataLoaders
 from fastai.tabular.model import get_emb_sz as fastai_get_emb_sz
-from collab_nb.data import load_movielens, RatingsDataLoaders
+
+from collab_nb.data import RatingsDataLoaders, load_movielens
+from collab_nb.interpret import bias_table, bias_vs_mean, get_biases, get_factors, item_index, item_pca, plot_pca, ratings_info, similar_items
 from collab_nb.models import DotProduct, DotProductBias, DotProductBiasScratch
 from collab_nb.neural import CollabNN
-from collab_nb.interpret import (get_factors, get_biases, ratings_info, item_index, bias_table, bias_vs_mean,
-                                 item_pca, plot_pca, similar_items)
+
 
 @pytest.fixture(scope='module')
 def ratings(): return load_movielens('ml-100k')
@@ -108,7 +110,9 @@ def test_bias_and_pca_on_both(dls):
         p = item_pca(m, dls, n_fit=200, k=2)
         assert len(p) == 200 and {'pc1', 'pc2'} <= set(p.columns) and p.pc1.var() >= p.pc2.var()
         assert len(p.attrs['explained']) == 2
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
     ax = plot_pca(p, n=20); assert len(ax.texts) == 20; plt.close('all')
 
 def test_needs_dls_for_bare_model(dls):

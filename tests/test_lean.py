@@ -1,8 +1,11 @@
 "collab_nb.lean: MovieLens-25M-style files loaded as compact arrays, every bad row reported."
-import json
-import numpy as np, pandas as pd, pytest, torch
-from collab_nb.lean import write_synth_ratings, read_ratings_lean, count_rows, raw_nbytes, lean_from_df, lean_split, ML_COLUMNS
+import numpy as np
+import pandas as pd
+import pytest
+
 from collab_nb.data import get_ratings
+from collab_nb.lean import ML_COLUMNS, count_rows, lean_from_df, lean_split, raw_nbytes, read_ratings_lean, write_synth_ratings
+
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):

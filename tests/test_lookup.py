@@ -1,8 +1,11 @@
 "Lookup lesson (collab_nb.lookup): a one-hot matmul and indexing give the same rows and the same gradients."
-import pytest, torch
-from torch import nn
+import pytest
+import torch
 from fastai.layers import Embedding
+from torch import nn
+
 from collab_nb.lookup import *
+
 
 @pytest.fixture
 def table():

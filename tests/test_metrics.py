@@ -1,11 +1,31 @@
 "Metrics: hand-computed values on tiny examples, baselines, and the official u1–u5 protocol."
 import math
-import numpy as np, pandas as pd, pytest, torch
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
 from torch import nn
+
 from collab_nb.data import CollabVocab
-from collab_nb.metrics import (rmse, mae, precision_at_k, recall_at_k, ndcg_at_k, ranking_metrics, evaluate,
-                               average_precision_at_k, reciprocal_rank_at_k, hit_at_k, MostPopular,
-                               fit_biases, GlobalMean, evaluate_folds, predict)
+from collab_nb.metrics import (
+    GlobalMean,
+    MostPopular,
+    average_precision_at_k,
+    evaluate,
+    evaluate_folds,
+    fit_biases,
+    hit_at_k,
+    mae,
+    ndcg_at_k,
+    precision_at_k,
+    predict,
+    ranking_metrics,
+    recall_at_k,
+    reciprocal_rank_at_k,
+    rmse,
+)
+
 
 def test_rmse_mae_by_hand():
     p, t = [1., 2., 4.], [2., 2., 2.]
@@ -59,6 +79,7 @@ def test_baselines_tiny():
     assert torch.allclose(predict(fit_biases(df, v, reg=0.), v, df), torch.tensor([2., 3., 4., 5.]), atol=1e-4)
     assert predict(GlobalMean(3.5), v, df).tolist() == [3.5]*4
 
+@pytest.mark.slow
 def test_u1_u5_protocol_runs():
     def fit(trn):
         v = CollabVocab(trn.user, trn.movie); return fit_biases(trn, v), v

@@ -1,12 +1,23 @@
 "Model folders: a save interrupted at any moment leaves a loadable model; damaged or hostile folders give one clean error, cheaply."
-import errno, json, os, random, shutil, signal, subprocess, sys, time, tracemalloc
-from pathlib import Path
-import pytest, torch
-from safetensors.torch import save as st_save, load as st_load
-from collab_nb.data import synth_ratings
-from collab_nb.train import train_model
-from collab_nb.modelfile import save_model, load_model, model_bytes
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import time
+import tracemalloc
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
 import collab_nb.modelfile as mf
+from collab_nb.data import synth_ratings
+from collab_nb.modelfile import load_model, model_bytes, save_model
+from collab_nb.train import train_model
+
 
 @pytest.fixture(scope='module')
 def trained():
@@ -24,7 +35,7 @@ def saved(trained, tmp_path):
 def test_kill_9_during_saves_never_leaves_a_broken_folder(tmp_path):
     "20 saves over an existing model, each killed (SIGKILL) at a random moment: the folder always loads, old or new"
     from collab_nb.data import CollabVocab
-    from collab_nb.models import get_model
+    from collab_nb.registry import get_model
     vocab, path = CollabVocab(range(1, 3000), range(1, 1500)), tmp_path/'m'
     m = get_model('dot-bias', vocab.n_users, vocab.n_items, 64)
     save_model(path, m, vocab, dict(model='dot-bias', n_factors=64, seed=0))

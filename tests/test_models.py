@@ -1,11 +1,15 @@
 "Dot-product models (collab_nb.models): shapes, ranges, the scratch Embedding, weight decay, and the ml-100k result."
-import copy, inspect, pytest, torch
+import copy
+import inspect
+
+import pytest
+import torch
+from fastai.callback.progress import ProgressCallback
 from fastai.layers import sigmoid_range
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
-from fastai.callback.schedule import fit_one_cycle
-from fastai.callback.progress import ProgressCallback
-from collab_nb.data import load_movielens, synth_ratings, RatingsDataLoaders
+
+from collab_nb.data import RatingsDataLoaders, load_movielens, synth_ratings
 from collab_nb.models import *
 
 X = torch.tensor([[1, 2], [4, 6], [0, 0], [4, 2]])
@@ -114,6 +118,7 @@ def test_init_uniform_and_mean_cosine():
     assert abs(mean_cosine(t) - ((u @ u.T).sum() - 10).item()/90) < 1e-5
     assert abs(mean_cosine(torch.ones(5, 3)) - 1) < 1e-5
 
+@pytest.mark.slow
 def test_dot_product_bias_with_wd_reaches_book_mse():
     """DotProductBias (50 factors, y_range (0, 5.5)) with weight decay, 5 epochs of one-cycle on ml-100k's seeded 20% split
     reaches valid MSE <= 0.85 (the book's recipe gives ~0.82; nbs/02_dot_product.ipynb runs it literally at bs 64).

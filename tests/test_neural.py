@@ -1,8 +1,12 @@
 "collab_nb.neural: embedding sizes match fastai's; CollabNN stays inside y_range and trains."
-import pytest, torch
-from fastai.tabular.model import get_emb_sz as fastai_get_emb_sz, emb_sz_rule as fastai_emb_sz_rule
-from collab_nb.data import load_movielens, RatingsDataLoaders, synth_ratings
-from collab_nb.neural import emb_sz_rule, get_emb_sz, CollabNN
+import pytest
+import torch
+from fastai.tabular.model import emb_sz_rule as fastai_emb_sz_rule
+from fastai.tabular.model import get_emb_sz as fastai_get_emb_sz
+
+from collab_nb.data import RatingsDataLoaders, load_movielens, synth_ratings
+from collab_nb.neural import CollabNN, emb_sz_rule, get_emb_sz
+
 
 @pytest.fixture(scope='module')
 def ml100k(): return load_movielens('ml-100k')

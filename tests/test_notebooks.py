@@ -14,13 +14,16 @@ leaned on another's leftovers would fail there. An exercise source, once run, ha
 kernel as the grader judges it (`collab_nb.classroom.judge.judge`): each must pass.
 
 The notebooks whose re-run takes most of a minute are marked `slow` (CI runs `pytest -m slow` after the fast suite)."""
-import re, sys, json
+import json
+import re
+import sys
 from pathlib import Path
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from nbouts import check, compare_cell, Kernel
+from nbouts import Kernel, check, compare_cell
 
 NBS = sorted(p for p in [*(ROOT/'nbs').glob('*.ipynb'), *(ROOT/'nbs'/'reference').glob('*.ipynb')] if not p.name.startswith('_'))
 EXERCISES = sorted(p for p in (ROOT/'collab_nb'/'classroom'/'exercises').glob('*.ipynb') if not p.name.startswith(('_', '.')))

@@ -1,6 +1,15 @@
 "Packaging: one version, the public API, the console script, CI running what the README says."
-import configparser, json, os, re, shutil, subprocess, sys
+import configparser
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
 import collab_nb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +47,7 @@ def test_ci_runs_readme_test_command():
     assert len(cmds) == 3 and cmds[-1] == 'pytest -m slow', cmds
     for cmd in cmds: assert cmd in ci, f"{cmd!r} is not what .ci/run runs"
 
+@pytest.mark.slow
 def test_readme_python_examples_run():
     "The README's Python examples run as written"
     blocks = re.findall(r"```python\n(.*?)```", (ROOT/'README.md').read_text(), re.S)
@@ -48,9 +58,11 @@ def test_readme_python_examples_run():
     train_mse, valid_mse = ns['learn'].recorder.values[-1]
     assert valid_mse < 0.85
 
+@pytest.mark.slow
 def test_wheel_builds_handouts_outside_the_clone(tmp_path):
     "A wheel installed in a fresh venv (dependencies borrowed from this one) builds the handouts: the exercises ship in it"
-    import site, venv
+    import site
+    import venv
     whl_dir, env, out = tmp_path/'wheel', tmp_path/'venv', tmp_path/'handout'
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(whl_dir), str(ROOT)],
                    check=True, cwd=tmp_path, capture_output=True)

@@ -1,14 +1,18 @@
 "Ranking models: sampled negatives, losses by hand, EASE against its formula, fold-in, model files and the CLI on tiny data."
 import json
-import pytest, torch, torch.nn.functional as F
-from collab_nb.data import load_movielens, random_split, CollabVocab
-from collab_nb.models import DEFAULTS, DotProductBias
-from collab_nb.metrics import ranking_metrics, MostPopular
-from collab_nb.train import train_model
-from collab_nb.ranking import (pair_keys, sample_negatives, bpr_loss, multinomial_nll, item_logits, History, EASE, MultDAE,
-                               with_history, fold_in_items)
-from collab_nb.modelfile import save_model, load_model, load_ranker
+
+import pytest
+import torch
+import torch.nn.functional as F
+
 from collab_nb.cli import run
+from collab_nb.data import load_movielens, random_split
+from collab_nb.metrics import MostPopular, ranking_metrics
+from collab_nb.modelfile import load_model, load_ranker, save_model
+from collab_nb.ranking import History, bpr_loss, item_logits, multinomial_nll, pair_keys, sample_negatives, with_history
+from collab_nb.recommend import fold_in
+from collab_nb.registry import DEFAULTS
+from collab_nb.train import train_model
 
 RANKING = [k for k, d in DEFAULTS.items() if d['kind'] == 'ranking']
 
@@ -49,7 +53,7 @@ def test_ease_matches_formula(data):
     m, vocab, dls, hp = train_model(trn, 'ease', valid_pct=0.)
     x = dls.train.dataset.x
     X = torch.zeros(vocab.n_users, vocab.n_items); X[x[:,0], x[:,1]] = 1
-    P = torch.linalg.inv(X.T@X + hp['wd']*torch.eye(vocab.n_items))
+    P = torch.linalg.inv(X.T@X + hp['lam']*torch.eye(vocab.n_items))
     B = -P/P.diag(); B.fill_diagonal_(0)
     assert torch.allclose(m.B, B, atol=1e-5) and m.B.diag().abs().max() == 0
     assert torch.allclose(m(torch.tensor([[3, 7], [5, 2]])), (X@B)[[3, 5], [7, 2]], atol=1e-5)
@@ -78,7 +82,7 @@ def test_fold_in_new_user(data):
     with torch.no_grad(): assert torch.allclose(new(x0), m(x5))      # a newcomer with user 5's history scores like user 5
     assert m.hist.counts(torch.tensor([0])).item() == 0                # the trained model is untouched
     dot, *_ = train_model(trn, 'softmax', valid_pct=0.)
-    f = fold_in_items(dot, items)
+    f = fold_in(dot, items)
     with torch.no_grad():
         before, after = item_logits(dot, torch.tensor([0]))[0].log_softmax(0), item_logits(f, torch.tensor([0]))[0].log_softmax(0)
     assert after[items].mean() > before[items].mean() + 0.5          # the rated items moved up
@@ -114,10 +118,10 @@ def cli_model(tmp_path_factory):
 
 def test_cli_train_saves_ranker(cli_model):
     out, res = cli_model
-    assert res['ranker'] == 'dae' and 0 < res['ranker_valid_ndcg'] <= 1 and (out/'ranker.safetensors').exists()
+    assert res['ranker'] == 'dae' and 0 < res['ranker_test_ndcg'] <= 1 and (out/'ranker.safetensors').exists()
     rc, so, se = run(['evaluate', '--model', str(out), '--json'])
     ev = json.loads(so)
-    assert rc == 0 and ev['ranker'] == 'dae' and ev['ranker_ndcg_at_10'] == pytest.approx(res['ranker_valid_ndcg'], abs=1e-5)
+    assert rc == 0 and ev['ranker'] == 'dae' and ev['ranker_ndcg_at_10'] == pytest.approx(res['ranker_test_ndcg'], abs=1e-5)
 
 def test_cli_all_users_lists(cli_model):
     out, _ = cli_model
@@ -135,14 +139,16 @@ def test_cli_all_users_lists(cli_model):
 def test_cli_ranking_model(tmp_path):
     rc, so, se = run(['train', '--data', 'synthetic', '--model', 'bpr', '--epochs', '2', '--out', str(tmp_path/'b'), '--json'])
     res = json.loads(so)
-    assert rc == 0 and 'valid_ndcg' in res and 'valid_rmse' not in res and 'ranker' not in res
+    assert rc == 0 and 'test_ndcg' in res and 'test_rmse' not in res and 'valid_ndcg' not in res and 'ranker' not in res
     rc, so, se = run(['evaluate', '--model', str(tmp_path/'b'), '--json'])
     assert rc == 0 and 'rmse' not in json.loads(so) and 'popular_ndcg_at_10' in json.loads(so)
     rc, so, se = run(['recommend', '--model', str(tmp_path/'b'), '--rate', '1=5,2=4', '-n', '3', '--json'])
     assert rc == 0 and len(json.loads(so)) == 3 and not {1, 2} & {r['item'] for r in json.loads(so)}
 
 @pytest.mark.parametrize('args, msg', [
-    (['train', '--model', 'nope'], "unknown model 'nope'"),
+    (['train', '--model', 'nope'], "--model 'nope': unknown model"),
+    (['train', '--model', 'ease', '--wd', '300'], "--wd is not a setting of 'ease' (its settings: lam)"),
+    (['train', '--model', 'ease', '--hp', 'lam=-1'], "--hp lam -1.0: expected a finite number ≥ 0"),
     (['train', '--ranker', 'dot-bias'], 'choose a ranking model'),
     (['train', '--model', 'dae', '--nproc', '2'], 'trains in one process'),
     (['recommend', '--model', 'M', '--all-users', '-n', '0'], '--n 0'),

@@ -1,11 +1,17 @@
 "Recommendations, fold-in and safe model files, on a quickly trained model."
-import json, shutil
-import numpy as np, pandas as pd, pytest, torch
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
 from collab_nb.data import synth_ratings
-from collab_nb.train import train_model
-from collab_nb.recommend import recommend, fold_in, average_user, find_item, item_titles, parse_rate, rare_items
-from collab_nb.modelfile import save_model, load_model
 from collab_nb.metrics import predict
+from collab_nb.modelfile import load_model, save_model
+from collab_nb.recommend import average_user, find_item, fold_in, item_titles, parse_rate, rare_items, recommend
+from collab_nb.train import train_model
+
 
 @pytest.fixture(scope='module')
 def trained():
@@ -82,7 +88,8 @@ def test_bad_model_files_refused(trained, tmp_path):
     # a pickle whose checksum was updated to match is still refused, before anything reads it as a pickle
     d = _copy(src, tmp_path/'pickle_sha', lambda d: torch.save(model.state_dict(), d/w))
     cfg = json.loads((d/'config.json').read_text())
-    import hashlib; cfg['weights_sha256'] = hashlib.sha256((d/w).read_bytes()).hexdigest()
+    import hashlib
+    cfg['weights_sha256'] = hashlib.sha256((d/w).read_bytes()).hexdigest()
     (d/'config.json').write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match='holds a pickle'): load_model(d)
     with pytest.raises(FileNotFoundError, match='model folder not found'): load_model(tmp_path/'nope')
@@ -98,3 +105,47 @@ def test_other_models_round_trip_and_fold_in(name, tmp_path):
     fm = fold_in(m2, torch.tensor([1, 2, 3]), [5., 1., 3.])
     recs = recommend(fm, v2, 0, 5, torch.tensor([1, 2, 3]))
     assert len(recs) == 5 and not {1, 2, 3} & set(vocab.item_idx(recs.item).tolist())
+
+def _reference(model, vocab, n, seen, drop):
+    "The per-user reference: every (user, item) pair through the model's forward, rated and dropped items masked, `topk`"
+    from collab_nb.metrics import score_items
+    s = score_items(model, torch.arange(1, vocab.n_users), vocab.n_items)
+    s[seen[:, 0]-1, seen[:, 1]] = -float('inf'); s[:, drop] = -float('inf')
+    return s.topk(n, dim=1)
+
+def _same_lists(model, vocab, seen, drop, n=10, block=None):
+    "Every user's batched list is the per-user one: the same items, or scores within float rounding where two items nearly tie"
+    from collab_nb.recommend import recommend_all
+    blocks = list(recommend_all(model, vocab, n, seen, drop, block=block))
+    users, idx, val = (torch.cat(o) for o in zip(*blocks))
+    ref = _reference(model, vocab, n, seen, drop)
+    assert torch.equal(users, torch.arange(1, vocab.n_users))
+    torch.testing.assert_close(val, ref.values, atol=1e-5, rtol=1e-5)
+    differ = idx != ref.indices
+    assert differ.float().mean() < 0.01 and ((ref.values - val)[differ].abs() < 1e-5).all()   # only near-ties may swap
+    return len(blocks)
+
+def test_all_users_batched_equals_per_user_ml100k():
+    "ml-100k, a trained dot-bias model: the batched lists (one matrix product per block) are the per-user path's, for all 943 users"
+    from collab_nb.data import load_movielens
+    model, vocab, dls, hp = train_model(load_movielens('ml-100k'), 'dot-bias', seed=0, epochs=2, bs=8192)
+    seen = dls.train.dataset.x
+    assert _same_lists(model, vocab, seen, rare_items(seen, vocab.n_items, 20), block=200) == 5
+
+@pytest.mark.parametrize('name', ['dae', 'nn', 'svdpp'])
+def test_all_users_batched_fallbacks(trained, name):
+    "Models without a dot-product table (Mult-DAE's `logits`, CollabNN's and SVD++'s forward on every pair of a block)"
+    df = trained[0]
+    model, vocab, dls, hp = train_model(df, name, seed=0, epochs=1)
+    seen = dls.train.dataset.x
+    assert _same_lists(model, vocab, seen, torch.tensor([1, 2]), n=5, block=37) == -(-(vocab.n_users-1) // 37)
+
+def test_fold_in_new_item(trained):
+    "The one fold-in routine also takes a new item: its row fitted to the ratings some users gave it, users untouched"
+    df, model, vocab, dls, hp = trained
+    users, stars = torch.tensor([3, 10, 25]), torch.tensor([5., 1., 4.5])
+    x = torch.stack([users, torch.zeros_like(users)], 1)
+    fm = fold_in(model, users, stars, side='item')
+    with torch.no_grad(): before, after = model(x), fm(x)
+    assert ((after - stars).abs() < (before - stars).abs()).all()
+    assert torch.equal(fm.user_factors.weight, model.user_factors.weight) and torch.equal(fm.item_factors.weight[1:], model.item_factors.weight[1:])

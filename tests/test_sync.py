@@ -1,5 +1,7 @@
 "Exporting the notebooks reproduces collab_nb/ exactly: nobody edited the library by hand."
-import shutil, subprocess, sys
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

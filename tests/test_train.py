@@ -1,13 +1,15 @@
 "Correctness of collab_nb.train: models by name, the fused path computes the same model and loss, fit_model trains (never timing)."
-import pytest, torch
-from torch import nn
+import pytest
+import torch
+from fastai.collab import EmbeddingDotBias
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
-from fastai.collab import EmbeddingDotBias
-from collab_nb.models import (DotProduct, DotProductBias, DotProductBiasScratch, get_model, MODELS, DEFAULTS,
-                              model_tables, is_fusable)
-from collab_nb.train import fit_model, FAST_RECIPE, row_l2, RowL2, FusedDot, FusedDotCB
-import collab_nb.neural  # registers 'nn'
+from torch import nn
+
+from collab_nb.models import DotProduct, DotProductBias, DotProductBiasScratch, is_fusable, model_tables
+from collab_nb.registry import MODELS, check_hp, get_model
+from collab_nb.train import FAST_RECIPE, FusedDot, FusedDotCB, RowL2, fit_model, row_l2
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -35,9 +37,11 @@ def test_get_model_names():
     assert get_model('dot-bias', 11, 23, 7).user_factors.weight.shape == (11, 7)
     with pytest.raises(ValueError, match='unknown model'): get_model('svd', 3, 4)
 
-def test_defaults_cover_models():
-    for name in MODELS:
-        assert set(DEFAULTS[name]) >= {'n_factors', 'epochs', 'lr', 'wd', 'bs'}, name
+def test_defaults_accepted_and_fit_models_have_fit_settings():
+    "Each record accepts its own defaults; a model fitted by `fit_model` (setup None or returning steps) has epochs, lr, wd, bs"
+    for name, spec in MODELS.items():
+        assert check_hp(spec, spec.defaults) == spec.defaults, name
+        if spec.setup is None: assert set(spec.defaults) >= {'epochs', 'lr', 'wd', 'bs'}, name
     assert set(FAST_RECIPE) >= {'n_factors', 'epochs', 'lr', 'wd', 'bs'}
 
 def _models():
@@ -106,8 +110,9 @@ def test_fit_model_other_models_and_options(ratings):
     with pytest.raises(ValueError): fit_model(nn.Sequential(nn.Linear(2, 1)), dls, epochs=1, reg='rows')
 
 def test_fit_model_restores_model_after_error(ratings):
-    from collab_nb.data import RatingsDataLoaders
     from fastai.callback.core import Callback
+
+    from collab_nb.data import RatingsDataLoaders
     class Boom(Callback):
         def after_batch(self): raise RuntimeError('boom')
     dls = RatingsDataLoaders.from_df(ratings.iloc[:5000], seed=42, bs=1024)

@@ -14,12 +14,18 @@ so that the exercise notebooks handed to students need no such comment in their 
 list): it is compared by the kinds of its outputs only, and must assert in its own source what the prose claims of it.
 The `variants` action re-runs the check in other numeric environments (`VARIANTS`) and lists near misses too.
 """
-import os, re, sys, json, copy, argparse, contextlib
+import argparse
+import contextlib
+import copy
+import multiprocessing as mp
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
 import nbformat
 from nbclient import NotebookClient
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CHARS = 3000  # longer text outputs are cut when stored, so notebooks stay small enough to diff

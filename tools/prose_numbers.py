@@ -10,7 +10,9 @@ learning rate, or the bound of an `assert` that the run checks) backs it too. Nu
 (`lr=5e-3`, `` `0.05` ``) are not read.
 `tests/test_prose_numbers.py` keeps the few inputs and cited figures that prose may name without an output.
 """
-import re, sys, json
+import json
+import re
+import sys
 from pathlib import Path
 
 _NUM = re.compile(r'(?<![\w.])(\d+\.\d{2,})(%?)(?![\w.]*\d)')

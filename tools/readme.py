@@ -6,7 +6,8 @@
 Markdown cells are copied as they are; a code cell that is not `#| hide` becomes a ```python block followed by its
 stored text output (as a plain ``` block), so the README shows what the notebook ran.
 """
-import sys, json
+import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
