@@ -1,13 +1,20 @@
 "The classroom: checkers (one module per lesson), student/solution versions, and the course site. The grader: tests/test_grader_*.py."
-import json, re, shutil, subprocess
+import json
+import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-import nbformat, pytest, torch
+
+import nbformat
+import pytest
+import torch
 import torch.nn.functional as F
-from collab_nb.classroom.checks import ExerciseError, EXERCISES, LESSONS, lesson_exercises
-from collab_nb.classroom.handout import build_exercises, exercise_sources, drop_markers, STUB, YOUR_ANSWER, SOL_BEGIN
-from collab_nb.classroom.judge import judge
+
 from collab_nb.classroom import grader, site
+from collab_nb.classroom.checks import EXERCISES, LESSONS, ExerciseError, lesson_exercises
+from collab_nb.classroom.handout import SOL_BEGIN, STUB, YOUR_ANSWER, build_exercises, drop_markers, exercise_sources
+from collab_nb.classroom.judge import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,6 +99,7 @@ def test_student_versions_fail_with_stub_message(built):
 
 # --- deliberately wrong answers get the specific sentence -------------------------------------------------------
 from fastai.layers import sigmoid_range
+
 
 def _fwd(self, x, ub=True, ib=True, squash=True, bias_cols=False):
     u, i = x[:,0], x[:,1]

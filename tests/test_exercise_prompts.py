@@ -1,8 +1,11 @@
 """The exercise prompts make students think: no solution text in the prose, a prediction asked before an experiment, facts
 checked, and discussion questions (each with a model answer) that cover the questionnaire of fastbook's chapter 8."""
-import json, re
+import json
+import re
 from pathlib import Path
+
 import pytest
+
 from collab_nb.classroom.handout import exercises_dir
 
 NBS = sorted(Path(exercises_dir()).glob('*.ipynb'))

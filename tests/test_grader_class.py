@@ -2,10 +2,17 @@
 looping students, and students who attack the grader (as root, where CI runs it): escaping the sandbox, planting links
 and FIFOs in the channel, lying about answers, exhausting memory, processes and disk, handing in the package's own
 answers, hunting for the solutions. Each attack has its own test; all read the one graded sheet."""
-import csv, json, subprocess, threading, time
+import csv
+import json
+import subprocess
+import threading
+import time
 from pathlib import Path
-import nbformat, pytest
+
+import nbformat
+import pytest
 from filelock import FileLock
+
 from collab_nb.classroom.grader import GRADE_FIELDS, sandbox_ok
 
 ROOT = Path(__file__).resolve().parents[1]

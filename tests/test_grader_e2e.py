@@ -1,9 +1,12 @@
 "End to end (slow): every exercise's solution version and student version, graded through the sandbox as a class would hand them in."
 import shutil
+
 import pytest
+
 from collab_nb.classroom.checks import EXERCISES
 from collab_nb.classroom.grader import grade, sandbox_ok
 from collab_nb.classroom.handout import build_exercises
+
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sandbox_ok(), reason='bubblewrap cannot make a sandbox here')

@@ -1,9 +1,14 @@
 "The grader's parts that need no sandbox: reading submissions, finding what to judge, the class sheet, `--unsafe`, what is hidden."
-import csv, json
+import csv
+import json
 from pathlib import Path
-import nbformat, pytest
+
+import nbformat
+import pytest
+
 import collab_nb.classroom.grader as grader
 from collab_nb.classroom.checks import lesson_exercises
+
 
 def _nb(path:Path, *cells, lesson='01_lookup'):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])

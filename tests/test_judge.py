@@ -1,9 +1,15 @@
 "The judge's channel against a hostile sandbox: frames that lie about their size, never end, or never get read; answer files that are links, FIFOs or too large; gradients of the wrong shape."
-import os, threading, time
-import pytest, torch
+import os
+import threading
+import time
+
+import pytest
+import torch
+
 from collab_nb.classroom import wire
 from collab_nb.classroom.judge import Channel, Remote, RemoteGone, RemoteTimeout, judge
-from collab_nb.classroom.runner import _read_response, relay, meta_bytes
+from collab_nb.classroom.runner import _read_response, meta_bytes, relay
+
 
 def pipes():
     "`(grader's channel, sandbox's reading end, sandbox's writing end)`"

@@ -4,18 +4,30 @@
 
 # %% ../../nbs/reference/grader.ipynb #f17bd19c
 from __future__ import annotations
-import os, re, sys, csv, json, time, threading, subprocess, tempfile
-from pathlib import Path
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
 import nbformat
+
 import collab_nb
+
 from ..modelfile import clean_text
 from . import wire
 from .checks import EXERCISES, lesson_exercises
 from .checks.core import first_line
-from .judge import Channel, Remote, judge
 from .handout import exercises_dir
-from .sandbox import Sandbox, sandbox_ok, python_paths
+from .judge import Channel, Remote, judge
+from .sandbox import Sandbox, python_paths, sandbox_ok
 
 # %% auto #0
 __all__ = ['GRADE_FIELDS', 'UNSAFE_WARNING', 'load_submission', 'lesson_of', 'check_cells', 'Unsandboxed', 'grade_notebook',

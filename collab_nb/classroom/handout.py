@@ -4,9 +4,12 @@
 
 # %% ../../nbs/reference/handout.ipynb #7de000a7
 from __future__ import annotations
+
 import copy
 from pathlib import Path
+
 import nbformat
+
 import collab_nb.classroom as _pkg
 
 # %% auto #0

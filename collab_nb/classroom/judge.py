@@ -4,17 +4,25 @@
 
 # %% ../../nbs/reference/judge.ipynb #e0df1aa1
 from __future__ import annotations
-import io, json, time, builtins
+
+import builtins
+import io
+import json
+import re
+import time
 from collections import namedtuple
+
 import torch
-from torch import nn
+from fastcore.basics import patch
 from safetensors.torch import load as st_load
-from ..modelfile import st_header, clean_text
+from torch import nn
+
+from ..modelfile import clean_text, st_header
 from . import wire
-from .traps import Delegated
-from .serve import tensor_args, leaves
 from .checks import ExerciseError, run_check
-from .checks.core import current, trap_names, first_line
+from .checks.core import current, first_line, trap_names
+from .serve import leaves, tensor_args
+from .traps import Delegated
 
 # %% auto #0
 __all__ = ['RemoteTimeout', 'RemoteGone', 'read_response', 'Channel', 'Remote', 'judge']
@@ -59,7 +67,10 @@ class Channel:
             if m == n: return data
 
 # %% ../../nbs/reference/judge.ipynb #d5e638cc
-def _call(self:Channel, req:dict)->tuple:
+_STATUS = re.compile(r'(ok|timeout|crash)(: [^\n]{0,200})?')
+
+@patch
+def call(self:Channel, req:dict)->tuple:
     "Send `req`; return `(meta, tensors)` of the answer, checked"
     if self.broken: raise RemoteGone(self.broken)
     self.n += 1
@@ -68,16 +79,13 @@ def _call(self:Channel, req:dict)->tuple:
     self._send(self.n, buf.getvalue(), end)
     return read_response(self._receive(self.n, end))
 
-def _ready(self:Channel, deadline:float)->str:
+@patch
+def ready(self:Channel, deadline:float)->str:
     "The sandbox's word on how the notebook ran ('ok', 'timeout', 'crash…'), or 'crash'/'timeout' if it never said"
     try: status = self._receive(0, deadline).decode('utf-8', 'replace')[:300].strip()
     except RemoteTimeout: return 'timeout'
     except RemoteGone: return 'crash'
     return status if _STATUS.fullmatch(status) else 'crash: the sandbox sent no status'
-
-import re
-_STATUS = re.compile(r'(ok|timeout|crash)(: [^\n]{0,200})?')
-Channel.call, Channel.ready = _call, _ready
 
 # %% ../../nbs/reference/judge.ipynb #3c229241
 _TopK = namedtuple('topk', 'values indices')
@@ -140,6 +148,7 @@ class Remote:
         return self._result(kind, meta, t, args)
 
 # %% ../../nbs/reference/judge.ipynb #49d760b6
+@patch
 def _result(self:Remote, kind:str, meta:dict, t:dict, args):
     "The result an answer describes, as the checker would have got it from the function itself"
     if kind == 'tensor':
@@ -155,7 +164,6 @@ def _result(self:Remote, kind:str, meta:dict, t:dict, args):
         return tuple(outs)
     if kind == 'json': return meta.get('value')
     return _opaque(str(meta.get('name', 'object'))[:80])
-Remote._result = _result
 
 # %% ../../nbs/reference/judge.ipynb #cd87fbb0
 def judge(exercise:str, # a name in `EXERCISES`

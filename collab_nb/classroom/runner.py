@@ -4,13 +4,20 @@
 
 # %% ../../nbs/reference/runner.ipynb #c67ecc2a
 from __future__ import annotations
-import os, sys, json, stat, time
+
+import json
+import os
+import stat
+import sys
+import time
 from pathlib import Path
+
 sys.modules.setdefault('rfc3987_syntax', None)  # jsonschema's URI grammar costs 1-2 s of import per notebook graded, and running a notebook never checks a URI
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from jupyter_core.utils import run_sync
+
 from . import wire
 
 # %% auto #0

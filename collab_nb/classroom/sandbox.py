@@ -4,7 +4,16 @@
 
 # %% ../../nbs/reference/sandbox.ipynb #6545ec30
 from __future__ import annotations
-import os, sys, json, site, shutil, secrets, resource, subprocess, functools
+
+import functools
+import json
+import os
+import resource
+import secrets
+import shutil
+import site
+import subprocess
+import sys
 from pathlib import Path
 
 # %% auto #0

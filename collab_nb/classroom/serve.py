@@ -4,12 +4,16 @@
 
 # %% ../../nbs/reference/serve.ipynb #fb6f0044
 from __future__ import annotations
-import os, json
+
+import json
+import os
 from pathlib import Path
+
 import torch
-from torch import nn
 from safetensors.torch import save as st_save
-from .traps import traps, Delegated
+from torch import nn
+
+from .traps import Delegated, traps
 
 # %% auto #0
 __all__ = ['pack', 'response_bytes', 'tensor_args', 'leaves', 'serve']

@@ -4,15 +4,22 @@
 
 # %% ../../nbs/reference/site.ipynb #e0180332
 from __future__ import annotations
-import os, re, copy, html
+
+import copy
+import html
+import os
+import re
 from pathlib import Path
+
 import nbformat
-from nbconvert import HTMLExporter
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
 import collab_nb
+
 from .checks.core import first_line
-from .handout import exercise_sources, build_exercises
+from .handout import build_exercises, exercise_sources
 
 # %% auto #0
 __all__ = ['lesson_notebooks', 'site_clean', 'build_site', 'pick_lessons']

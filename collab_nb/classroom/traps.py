@@ -4,7 +4,10 @@
 
 # %% ../../nbs/reference/traps.ipynb #f115eb7d
 from __future__ import annotations
-import sys, types, contextlib
+
+import contextlib
+import sys
+import types
 
 # %% auto #0
 __all__ = ['Delegated', 'sprung', 'traps']

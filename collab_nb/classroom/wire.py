@@ -4,7 +4,11 @@
 
 # %% ../../nbs/reference/wire.ipynb #f3ac11d5
 from __future__ import annotations
-import os, time, struct, select
+
+import os
+import select
+import struct
+import time
 
 # %% auto #0
 __all__ = ['HEADER', 'MAX_RESPONSE', 'MAX_NOTEBOOK', 'send', 'receive']

@@ -4,9 +4,12 @@
 
 # %% ../../../nbs/reference/checks_08b_bayes.ipynb #42967740
 from __future__ import annotations
+
 import math
+
 import torch
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen
+
+from .core import ExerciseError, call, close, exercise, gen, shape, tensor
 
 # %% auto #0
 __all__ = ['check_user_posterior', 'check_draw']

@@ -4,11 +4,14 @@
 
 # %% ../../../nbs/reference/checks_04_collab_nn.ipynb #f7d47e26
 from __future__ import annotations
+
 import copy
+
 import torch
 from fastai.layers import sigmoid_range
+
 from ...neural import CollabNN
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen, fname, random_model, check_grads
+from .core import ExerciseError, call, check_grads, close, exercise, fname, gen, random_model, shape, tensor
 
 # %% auto #0
 __all__ = ['check_emb_sz_rule', 'check_collab_nn_forward']

@@ -4,10 +4,18 @@
 
 # %% ../../../nbs/reference/checks.ipynb #31d40fa1
 from __future__ import annotations
-import re, sys, random, inspect, functools, contextvars
+
+import contextvars
+import functools
+import inspect
+import random
+import re
+import sys
+
 import torch
 from torch import nn
-from ..traps import traps, Delegated
+
+from ..traps import Delegated, traps
 
 # %% auto #0
 __all__ = ['EXERCISES', 'ExerciseError', 'seed', 'gen', 'exercise', 'run_check', 'current', 'lesson_exercises', 'trap_names',

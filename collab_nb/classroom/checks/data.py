@@ -4,9 +4,12 @@
 
 # %% ../../../nbs/reference/checks_00_data.ipynb #9c87ff6d
 from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import torch
-import numpy as np, pandas as pd
-from .core import ExerciseError, exercise, call, tensor, shape, gen, seed, fname
+
+from .core import ExerciseError, call, exercise, fname, gen, seed, shape, tensor
 
 # %% auto #0
 __all__ = ['check_ratings_density', 'check_encode_ids']

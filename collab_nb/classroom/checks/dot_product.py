@@ -4,12 +4,15 @@
 
 # %% ../../../nbs/reference/checks_02_dot_product.ipynb #83312481
 from __future__ import annotations
+
 import copy
+
 import torch
 import torch.nn.functional as F
 from fastai.layers import sigmoid_range
+
 from ...models import DotProductBias
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen, random_model, check_grads
+from .core import ExerciseError, call, check_grads, close, exercise, gen, random_model, shape, tensor
 
 # %% auto #0
 __all__ = ['check_sigmoid_range', 'check_dot_product_bias_forward', 'check_sgd_step']

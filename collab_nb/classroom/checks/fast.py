@@ -4,9 +4,11 @@
 
 # %% ../../../nbs/reference/checks_09_fast.ipynb #a653b6d8
 from __future__ import annotations
+
 import torch
+
 from ...train import row_l2
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen
+from .core import ExerciseError, call, close, exercise, gen, shape, tensor
 
 # %% auto #0
 __all__ = ['check_row_l2']

@@ -4,9 +4,11 @@
 
 # %% ../../../nbs/reference/checks_03_interpret.ipynb #1010aa1f
 from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen
+
+from .core import ExerciseError, call, close, exercise, gen, shape, tensor
 
 # %% auto #0
 __all__ = ['check_cosine_sim', 'check_most_similar']

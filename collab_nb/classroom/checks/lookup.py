@@ -4,8 +4,10 @@
 
 # %% ../../../nbs/reference/checks_01_lookup.ipynb #f96a5787
 from __future__ import annotations
+
 import torch
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen
+
+from .core import ExerciseError, call, close, exercise, gen, shape, tensor
 
 # %% auto #0
 __all__ = ['check_one_hot_lookup', 'check_match_scores']

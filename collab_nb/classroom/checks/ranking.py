@@ -4,9 +4,12 @@
 
 # %% ../../../nbs/reference/checks_07_ranking.ipynb #997021cf
 from __future__ import annotations
+
 import math
+
 import torch
-from .core import ExerciseError, exercise, call, tensor, number, shape, gen, fname
+
+from .core import ExerciseError, call, exercise, fname, gen, number, shape, tensor
 
 # %% auto #0
 __all__ = ['check_ndcg_at_k', 'check_sample_negatives']

@@ -4,8 +4,10 @@
 
 # %% ../../../nbs/reference/checks_06_recommend.ipynb #bfa1df04
 from __future__ import annotations
+
 import torch
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen
+
+from .core import ExerciseError, call, close, exercise, gen, shape, tensor
 
 # %% auto #0
 __all__ = ['check_top_n_unrated', 'check_fold_in']

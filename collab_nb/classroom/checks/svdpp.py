@@ -4,8 +4,10 @@
 
 # %% ../../../nbs/reference/checks_08_svdpp.ipynb #01570cc4
 from __future__ import annotations
+
 import torch
-from .core import ExerciseError, exercise, call, tensor, close, shape, gen
+
+from .core import ExerciseError, call, close, exercise, gen, shape, tensor
 
 # %% auto #0
 __all__ = ['check_implicit_summary', 'check_history_pairs']
