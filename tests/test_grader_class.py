@@ -14,6 +14,7 @@ import pytest
 from filelock import FileLock
 
 from collab_nb.classroom.grader import GRADE_FIELDS, sandbox_ok
+from collab_nb.classroom.sandbox import _own_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT, CELL = 20, 8  # seconds for each notebook and for each cell or call: tiny notebooks, on a CI machine that may be loaded
@@ -195,8 +196,10 @@ def _grade(d:Path)->dict:
     th.start(); th.join(300)
     assert not th.is_alive(), "the grader froze: it did not finish within 300 s"
     survivors = subprocess.run(['pgrep', '-f', 'collab-nb-marker'], capture_output=True).stdout.decode().split()
+    own = [d for d in (_own_dir('memory'), _own_dir('pids'), _own_dir('')) if d]
+    leaked = [str(c) for d in own for c in d.glob('collab_nb-*') if not (c/'cgroup.procs').read_text().strip()]  # a running sandbox's has processes
     return dict(files, rc=res['rc'], err=res['err'], summary=json.loads(res['out'] or 'null'), seconds=time.monotonic() - t,
-                rows=list(csv.DictReader(open(out))) if out.exists() else [], survivors=survivors,
+                rows=list(csv.DictReader(open(out))) if out.exists() else [], survivors=survivors, leaked=leaked,
                 after={str(p): p.read_bytes() if p.exists() else None for p in (files['victim'], files['secret'])})
 
 @pytest.fixture(scope='session')
@@ -237,6 +240,7 @@ def test_root_cannot_escape(graded):
     assert verdicts(g, 'amy')['match_scores'] == ('pass', verdicts(g, 'amy')['match_scores'][1]), verdicts(g, 'amy')
     assert g['after'] == g['before'], "an attacker changed a classmate's notebook or the instructor's file"
     assert g['survivors'] == [], f"processes outlived their sandbox: {g['survivors']}"
+    assert g['leaked'] == [], f"cgroups left behind: {g['leaked'][:3]}"
 
 def test_channel_links_and_fifos_harmless(graded):
     "Links named like the next request or `done`, and a FIFO for the answer, in every channel folder in reach: the grader neither follows them nor freezes"

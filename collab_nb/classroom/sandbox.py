@@ -14,6 +14,7 @@ import shutil
 import site
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 # %% auto #0
@@ -154,12 +155,10 @@ class Cgroups:
         for pid in self.pids():
             try: os.kill(pid, 9)
             except ProcessLookupError: pass
-    def remove(self):
-        "Kill what is left and remove the cgroups"
-        for _ in range(200):
-            self.kill()
-            if not self.pids(): break
-            os.sched_yield()
+    def remove(self, wait:float=10):
+        "Kill what is left, wait (up to `wait` s) until it is gone, and remove the cgroups"
+        end = time.monotonic() + wait
+        while self.pids() and time.monotonic() < end: self.kill(); time.sleep(0.02)
         for d in self.dirs:
             try: d.rmdir()
             except OSError: pass
