@@ -120,3 +120,14 @@ def test_tensors_inside_a_tuple_argument_carry_their_gradients(tmp_path):
         return res.detach() if detach else res
     res = judged({'good': rows, 'detached': lambda t, x: rows(t, x, True)}, tmp_path, 'row_l2', ['good', 'detached'])
     assert res['good'][0] == 'pass' and res['detached'][0] == 'fail' and 'no gradient' in res['detached'][1], res
+
+def test_answer_cut_by_a_timeout_is_finished_next_time():
+    "An answer whose deadline passes mid-frame: the call times out, and the next call finishes that frame and skips it, in step"
+    ch, r, w = pipes()
+    late = wire.HEADER.pack(1000, 1) + b'x' * 1000
+    os.write(w, late[:100])  # the first answer, cut off at the deadline
+    with pytest.raises(RemoteTimeout): ch.call(dict(kind='call', expr='f', args=(), grads=[]))
+    os.write(w, late[100:] + wire.HEADER.pack(3, 2) + b'end')  # the rest arrives late, then the answer to call 2
+    ch.n += 1
+    assert ch._receive(2, time.monotonic() + 1) == b'end'
+    assert ch.broken is None and not ch.pending

@@ -52,7 +52,7 @@ class Channel:
     def __init__(self, rfd:int, # the grader's reading end (answers)
                  wfd:int, # the grader's writing end (requests)
                  timeout:float=30, # seconds to wait for one answer
-                ): self.rfd, self.wfd, self.timeout, self.n, self.broken = rfd, wfd, timeout, 0, None
+                ): self.rfd, self.wfd, self.timeout, self.n, self.broken, self.pending = rfd, wfd, timeout, 0, None, bytearray()
     def _send(self, n:int, data:bytes, end:float):
         if not wire.send(self.wfd, n, data, end):
             if time.monotonic() >= end: raise RemoteTimeout(f"the kernel did not take the request within {self.timeout:g} s")
@@ -60,7 +60,7 @@ class Channel:
     def _receive(self, n:int, end:float)->bytes:
         "The payload of the answer numbered `n`, skipping late answers to earlier requests"
         while True:
-            try: m, data = wire.receive(self.rfd, end, wire.MAX_RESPONSE)
+            try: m, data = wire.receive(self.rfd, end, wire.MAX_RESPONSE, self.pending)  # a late answer cut by a timeout is finished, not misread
             except TimeoutError: raise RemoteTimeout(f"no answer within {self.timeout:g} s") from None
             except EOFError: raise RemoteGone("the kernel died or ended before answering") from None
             except ValueError as e: self.broken = f"the kernel's answer is too large ({e})"; raise RemoteGone(self.broken) from None

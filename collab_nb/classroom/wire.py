@@ -42,22 +42,26 @@ def send(fd:int, # the writing end of a pipe
     return True
 
 # %% ../../nbs/reference/wire.ipynb #4455c9d2
-def _read_exact(fd:int, k:int, deadline:float)->bytes:
-    "Exactly `k` bytes from `fd`; `TimeoutError` at the deadline, `EOFError` if the pipe closes first"
-    chunks, got = [], 0
-    while got < k:
+def _fill(fd:int, buf:bytearray, k:int, deadline:float):
+    "Read from `fd` until `buf` holds `k` bytes; `TimeoutError` at the deadline (what arrived stays in `buf`), `EOFError` if the pipe closes first"
+    while len(buf) < k:
         if not _wait(fd, select.POLLIN, deadline): raise TimeoutError("no complete frame before the deadline")
-        try: b = os.read(fd, min(k - got, 1 << 20))
+        try: b = os.read(fd, min(k - len(buf), 1 << 20))
         except BlockingIOError: continue
         if not b: raise EOFError("the other side closed the pipe")
-        chunks.append(b); got += len(b)
-    return b''.join(chunks)
+        buf += b
 
 def receive(fd:int, # the reading end of a pipe
             deadline:float, # `time.monotonic()` by which a whole frame must have arrived
             limit:int, # largest payload accepted, in bytes
+            buf:bytearray|None=None, # a frame's bytes read so far: pass the same one each time to go on where a timeout stopped
            )->tuple:
     "`(n, payload)` of the next frame; `TimeoutError`, `EOFError`, or `ValueError` for a frame over `limit`"
-    size, n = HEADER.unpack(_read_exact(fd, HEADER.size, deadline))
+    buf = bytearray() if buf is None else buf
+    _fill(fd, buf, HEADER.size, deadline)
+    size, n = HEADER.unpack(buf[:HEADER.size])
     if size > limit: raise ValueError(f"a frame of {size} bytes, over the limit of {limit}")
-    return n, _read_exact(fd, size, deadline)
+    _fill(fd, buf, HEADER.size + size, deadline)
+    data = bytes(buf[HEADER.size:])
+    del buf[:]
+    return n, data
