@@ -28,7 +28,7 @@ WITHOUT_ANSWERS = {'08_svdpp', '08b_bayes', '09_fast'}
 
 # Exercise sources whose answers cell starts with a '## ' heading, which the handout does not recognise as an answer,
 # so the student version shows the model answers: start the cell with `**Model answers to the lesson's questions.**`.
-ANSWERS_SHOWN = {'04_collab_nn', '06_recommend'}
+ANSWERS_SHOWN = set()
 
 # Numbers with two or more decimals in a lesson's prose that no output of the same lesson shows (see
 # `tools/prose_numbers.py`), as of this commit. Back them (rephrase to what an output shows, or add an output) and

@@ -32,13 +32,12 @@ def test_prompts_hand_out_no_solution(nb):
 def test_experiments_ask_for_a_prediction(nb):
     assert 'Predict before you run' in _md(nb), f"{nb.name}: no predict-then-run experiment"
 
-def test_emb_sz_table_is_fastais():
+def test_emb_sz_rule_in_the_prompt_is_fastais():
     from fastai.tabular.model import emb_sz_rule
-    md = _md(Path(exercises_dir())/'04_collab_nn.ipynb')
-    rows = [l for l in md.splitlines() if l.startswith('| ')]
-    ns = [int(x.replace(',', '')) for x in rows[0].split('|')[2:-1]]
-    sizes = [int(x) for x in rows[1].split('|')[2:-1]]
-    assert len(ns) == 5 and [emb_sz_rule(n) for n in ns] == sizes
+    md = ' '.join(_md(Path(exercises_dir())/'04_collab_nn.ipynb').split())
+    a, b, cap = re.search(r'round\(([\d.]+) \* n_cat\*\*([\d.]+)\)`, capped at (\d+)', md).groups()
+    rule = lambda n: min(int(cap), round(float(a) * n**float(b)))
+    assert all(rule(n) == emb_sz_rule(n) for n in (2, 10, 100, 944, 1_683, 10_000, 10**6))
 
 # --- the discussion questions cover the questionnaire of fastbook's chapter 8 ------------------------------------
 # Each topic of the chapter's questionnaire (paraphrased), with a regex that some discussion question must match and,
