@@ -130,7 +130,8 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               bs:Annotated[int, defaults_help('bs', 'batch size')]=None,
               n_factors:Annotated[int, defaults_help('n_factors', 'latent factors')]=None,
               hp:str=None, # the model's other settings, NAME=VALUE,... (listed below)
-              valid_pct:float=0.2, # fraction of ratings held out at random: the test part
+              test_pct:float=0.2, # share of the ratings held out at random as the test part, read once to report (random split)
+              valid_pct:float=0., # share of the training part carved as a valid part (0: the final fit, on the whole training part; `tune` carves one)
               seed:int=42, # random seed of split, initialisation and shuffling
               fold:str=None, # train on an official ml-100k fold's .base, test on its .test (u1…u5, ua, ub)
               out:str=None, # folder to save the model in (safetensors + JSON)
@@ -139,15 +140,15 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               nproc:int=1, # processes for data-parallel training (torchrun; gloo on CPU, NCCL on GPU)
               ranker:str='dae', # ranking model saved beside a rating model, which `recommend` then ranks with (none: no ranker)
              ):
-    "Train a model and report its error on the held-out test part; save it with `--out`"
+    "Train a model on the training part, report its error on the valid and test parts; save it with `--out`"
     settings = model_settings(model, hp, epochs=epochs, lr=lr, wd=wd, bs=bs, n_factors=n_factors)
     positive(nproc, 'nproc', 64)
     ranking, ranker = get_spec(model).kind == 'ranking', _ranker(ranker)
     if ranking and nproc > 1: raise CliError(f"--nproc: the ranking model {model!r} trains in one process")
     if fold is not None and nproc > 1: raise CliError("--fold cannot be combined with --nproc: data-parallel runs use a random split")
     if out is not None: check_out(out, force)
-    proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, valid_pct, seed, data_dir)
-    if nproc > 1: return train_distributed(proto.data, nproc=nproc, out=out, model=model, valid_pct=valid_pct, seed=seed, data_dir=data_dir, force=force, **settings)
+    proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, test_pct, seed, data_dir, valid_pct)
+    if nproc > 1: return train_distributed(proto.data, nproc=nproc, out=out, model=model, test_pct=test_pct, valid_pct=valid_pct, seed=seed, data_dir=data_dir, force=force, **settings)
     with contextlib.redirect_stdout(sys.stderr):  # fastai's progress bar (on a terminal) goes to stderr
         run = train_run(proto, model, settings, None if ranking else ranker, show=sys.stderr.isatty())
     res = report(run)

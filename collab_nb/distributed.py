@@ -50,7 +50,7 @@ def ddp_main(cfg_path=None, # JSON settings written by `train_distributed` (defa
     rank, world = dist.get_rank(), dist.get_world_size()
     try:
         shard = ShardBatches(rank, world)
-        run = train_run(Protocol(cfg['data'], None, cfg['valid_pct'], cfg['seed'], cfg['data_dir']), cfg['model'], cfg['hp'], cbs=[shard])
+        run = train_run(Protocol(cfg['data'], None, cfg['test_pct'], cfg['seed'], cfg['data_dir'], cfg['valid_pct']), cfg['model'], cfg['hp'], cbs=[shard])
         res = report(run, nproc=world, rows_per_rank=shard.rows)
         if rank == 0:
             if cfg.get('out'): save_run(run, cfg['out'], res, cfg.get('force', False)); res['out'] = cfg['out']
@@ -79,7 +79,8 @@ def train_distributed(data:str, # a dataset name or CSV path, as `get_ratings` t
                       nproc:int=2, # processes
                       out=None, # folder for the model rank 0 saves
                       model:str='dot-bias', # a registered model
-                      valid_pct:float=0.2, # fraction held out at random (the same rows as one process)
+                      test_pct:float=0.2, # share of the ratings held out at random as the test part (the same rows as one process)
+                      valid_pct:float=0., # share of the training part carved as a valid part (0: train on all of it)
                       seed:int=42, # seed of split, initialisation and shuffling
                       data_dir=None, # folder holding the MovieLens sets
                       force:bool=False, # let `out` replace a folder that is not a model
@@ -89,7 +90,7 @@ def train_distributed(data:str, # a dataset name or CSV path, as `get_ratings` t
     "Train like `train_model` in `nproc` data-parallel processes; returns what `collab-nb train` reports"
     work = Path(tempfile.mkdtemp(prefix='collab_ddp_'))
     try:
-        cfg = dict(data=str(data), data_dir=data_dir, model=model, valid_pct=valid_pct, seed=seed, hp=hp, force=force,
+        cfg = dict(data=str(data), data_dir=data_dir, model=model, test_pct=test_pct, valid_pct=valid_pct, seed=seed, hp=hp, force=force,
                    out=str(out) if out is not None else None, result=str(work/'result.json'))
         (work/'cfg.json').write_text(json.dumps(cfg)); (work/'worker.py').write_text(_WORKER)
         env = dict(os.environ, OMP_NUM_THREADS='1')

@@ -245,7 +245,7 @@ def valid_report(model:nn.Module, # a trained collab model
                 )->dict:
     "Validation MSE, RMSE and MAE (or ranking metrics @10) of `model` on `dls.valid_df` (None without validation rows), rounded to 6 places"
     vdf = dls.valid_df
-    if not len(vdf): return dict(valid_ndcg_at_10=None) if ranking else dict(valid_mse=None, valid_rmse=None)
+    if not len(vdf): return dict(valid_ndcg=None) if ranking else dict(valid_mse=None, valid_rmse=None)
     if ranking:
         r = ranking_metrics(model, vocab, vdf, dls.train_df, k=10)
         return {f'valid_{k}': round(r[f'{k}_at_10'], 6) for k in ('ndcg', 'precision', 'recall')}

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import FOLDS, ML_FILES, get_ratings, movielens_fold, random_split
+from types import SimpleNamespace
+
+from .data import FOLDS, ML_FILES, Parts, get_ratings, movielens_fold, random_split, three_way_split
 from .metrics import evaluate, evaluate_folds, ranking_metrics, valid_report
 from .modelfile import load_model, load_ranker, save_model
 from .recommend import find_item, fold_in, item_titles, rare_items, recommend, top_lists, user_index
@@ -22,42 +24,72 @@ from .train import train_model
 __all__ = ['KNOWN_DATA', 'Protocol', 'protocol_of', 'Run', 'train_run', 'report', 'save_run', 'held_out', 'evaluate_saved',
            'retrain_folds', 'new_user', 'recommend_saved']
 
+# %% ../nbs/reference/runs.ipynb #ac4227ee
+def _fold_whole(fold:str, data_dir=None)->Parts:
+    "An official fold's parts with no valid part: train on its whole .base"
+    tv, tst = movielens_fold(fold, data_dir)
+    return Parts(tv, tv.iloc[:0], tst, tv, dict(name='fold', fold=fold, carve='rows', valid_pct=0.))
+
 # %% ../nbs/reference/runs.ipynb #6c56eab8
 KNOWN_DATA = (*ML_FILES, 'synthetic')  # data sets named, not read from a path: a saved model may name them
 
+def _pct(v, name:str):
+    "`v` if it is a share ≥ 0 and < 1, else `BadValue`"
+    if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v < 1): raise BadValue(name, f"{v!r}: expected a number ≥ 0 and < 1")
+    return v
+
+def _by_hand(df, test_pct:float, valid_pct:float, seed:int)->Parts:
+    "The random protocol's parts when a share is 0 (`three_way_split` needs both parts non-empty)"
+    tv, tst = random_split(df, test_pct, seed) if test_pct else (df, df.iloc[:0])
+    trn, val = random_split(tv, valid_pct, seed+1) if valid_pct else (tv, tv.iloc[:0])
+    return Parts(trn, val, tst, tv, dict(name='random', seed=seed, valid_seed=seed+1, carve='rows', valid_pct=valid_pct, test_pct=test_pct))
+
 @dataclass
 class Protocol:
-    "Where a run's ratings come from and how they are split; `proto['train']`, `proto['test']` are its parts"
+    "Where a run's ratings come from and how they are split into `train`, `valid`, `test` (and `train_valid`)"
     data:str='ml-100k' # ml-100k, ml-latest-small, synthetic, or a ratings CSV path
-    fold:str|None=None # an official ml-100k fold (u1…u5, ua, ub) instead of a random split
-    valid_pct:float=0.2 # share of the ratings held out (random split): the `test` part
-    seed:int=42 # seed of the split (and of the synthetic data)
+    fold:str|None=None # an official ml-100k fold (u1…u5, ua, ub): its .test is the test part
+    test_pct:float=0.2 # share of the ratings held out at random as the test part (random split)
+    seed:int=42 # seed of the split (and of the synthetic data); valid is carved with `seed + 1`
     data_dir:str|None=None # folder holding the MovieLens sets
-    names = ('train', 'test')
+    valid_pct:float=0.2 # share of the training part carved as the valid part (0: none, train on all of it)
+    names = ('train', 'valid', 'test', 'train_valid')
     def __post_init__(self):
         if self.fold is not None:
             if self.fold not in FOLDS: raise BadValue('fold', f"{self.fold!r}: unknown fold; choose one of {', '.join(FOLDS)}")
             self.data = 'ml-100k'
-        if not (isinstance(self.valid_pct, (int, float)) and 0 <= self.valid_pct < 1): raise BadValue('valid_pct', f"{self.valid_pct!r}: expected a number ≥ 0 and < 1")
+        _pct(self.test_pct, 'test_pct'); _pct(self.valid_pct, 'valid_pct')
         self._parts = None
+    def parts(self)->Parts:
+        "The protocol's `Parts`, read and split on first use"
+        if self._parts is None: self._parts = self._split()
+        return self._parts
+    def _split(self)->Parts:
+        if self.fold is not None and self.valid_pct: return three_way_split(None, 'fold', self.seed, fold=self.fold, valid_pct=self.valid_pct, data_dir=self.data_dir)
+        if self.fold is not None: return _fold_whole(self.fold, self.data_dir)
+        df = get_ratings(self.data, self.data_dir, seed=self.seed)
+        if self.test_pct and self.valid_pct: return three_way_split(df, 'random', self.seed, test_pct=self.test_pct, valid_pct=self.valid_pct)
+        return _by_hand(df, self.test_pct, self.valid_pct, self.seed)
     def __getitem__(self, name:str):
         if name not in self.names: raise KeyError(f"no part {name!r}: a protocol has {', '.join(self.names)}")
-        if self._parts is None:
-            trn, tst = (movielens_fold(self.fold, self.data_dir) if self.fold is not None else
-                        random_split(get_ratings(self.data, self.data_dir, seed=self.seed), self.valid_pct, self.seed))
-            self._parts = dict(train=trn, test=tst)
-        return self._parts[name]
-    def config(self)->dict: return dict(data=str(self.data), fold=self.fold, valid_pct=self.valid_pct, seed=self.seed)
+        return getattr(self.parts(), name)
+    def config(self)->dict: return dict(data=str(self.data), fold=self.fold, test_pct=self.test_pct, valid_pct=self.valid_pct, seed=self.seed)
+    def fingerprint(self)->str:
+        "16 hex digits naming the split and the rows a choice may read (train, valid) and the test pairs, not their ratings"
+        return self.parts().fingerprint()
+
 
 # %% ../nbs/reference/runs.ipynb #764f5cfb
 def protocol_of(cfg:dict, # a saved model's config (`load_model`)
                 data_dir=None, # folder holding the MovieLens sets
                )->Protocol:
     "The `Protocol` a saved model was trained on; `BadValue` if its data is a file path (never opened from a config)"
-    if cfg.get('fold') in FOLDS: return Protocol(fold=cfg['fold'], data_dir=data_dir)
+    old = 'test_pct' not in cfg  # saved before the valid part: its `valid_pct` was the test share
+    valid, test = (0., cfg.get('valid_pct', 0.2)) if old else (cfg.get('valid_pct', 0.2), cfg['test_pct'])
+    if cfg.get('fold') in FOLDS: return Protocol(fold=cfg['fold'], seed=cfg.get('seed', 42), data_dir=data_dir, valid_pct=valid)
     if cfg.get('data') not in KNOWN_DATA:
         raise BadValue('data', "is required: the model was trained on a file, and paths stored in a model file are never opened")
-    return Protocol(cfg['data'], None, cfg.get('valid_pct', 0.2), cfg.get('seed', 42), data_dir)
+    return Protocol(cfg['data'], None, test, cfg.get('seed', 42), data_dir, valid)
 
 # %% ../nbs/reference/runs.ipynb #7ce1a250
 @dataclass
@@ -81,11 +113,11 @@ def train_run(protocol:Protocol, # where the ratings come from and how they are 
               show:bool=False, # show fastai's progress bar
               cbs=None, # extra fastai callbacks for every fit (e.g. `distributed.ShardBatches`)
              )->Run:
-    "Train `model` (and `ranker`) on `protocol`'s train part, its test part held out"
+    "Train `model` (and `ranker`) on `protocol`'s train part, its valid part as fastai's validation set; test is not read"
     if ranker is not None and get_spec(ranker).kind != 'ranking': raise BadValue('ranker', f"{ranker!r}: not a ranking model")
     hp = check_hp(get_spec(model), hp or {})  # before any data is read
-    t0, trn, tst = time.perf_counter(), protocol['train'], protocol['test']
-    held = dict(valid_df=tst) if len(tst) else dict(valid_pct=0.)  # nothing held out (valid_pct 0)
+    t0, trn, val = time.perf_counter(), protocol['train'], protocol['valid']
+    held = dict(valid_df=val) if len(val) else dict(valid_pct=0.)  # no valid part: train on the whole training part
     m, vocab, dls, hp = train_model(trn, model, seed=protocol.seed, show=show, cbs=cbs, **held, **hp)
     rk = None
     if ranker is not None and get_spec(model).kind == 'rating':
@@ -96,17 +128,28 @@ def train_run(protocol:Protocol, # where the ratings come from and how they are 
 
 # %% ../nbs/reference/runs.ipynb #60470d2d
 def _part(d:dict, part:str)->dict:
-    "`d` (a `valid_report`, on the held-out rows) with its keys named by the part they score: `valid_mse` → `test_mse`"
+    "`d` (a `valid_report`) with its keys named by the part they score: `valid_mse` → `test_mse`"
     return {k.replace('valid_', f'{part}_', 1) if k.startswith(('valid_', 'n_valid_')) else k: v for k,v in d.items()}
+
+def _test_dls(run:Run)->SimpleNamespace:
+    "What `valid_report` reads, for the test part: its rows, the whole training part (never recommended), unknown count"
+    tst, v = run.protocol['test'], run.vocab
+    unknown = ~(tst['user'].isin(v.users) & tst['movie'].isin(v.items))
+    return SimpleNamespace(valid_df=tst, train_df=run.protocol['train_valid'], n_valid_unknown=int(unknown.sum()))
+
+def _scores(model, run:Run, ranking:bool)->dict:
+    "`valid_*` scores on the valid part, and `test_*` on the test part"
+    return {**valid_report(model, run.vocab, run.dls, ranking), **_part(valid_report(model, run.vocab, _test_dls(run), ranking), 'test')}
 
 def report(run:Run, # a trained run
            **extra, # more entries (e.g. `nproc`)
           )->dict:
-    "What a run reports: model, data, sizes, settings, `test_*` scores (and its ranker's), seconds"
-    res = dict(model=run.name, **run.protocol.config(), n_train=len(run.dls.train_df), n_test=len(run.dls.valid_df), **extra, **run.hp,
-               **_part(valid_report(run.model, run.vocab, run.dls, run.kind == 'ranking'), 'test'))
+    "What a run reports: model, protocol, part sizes, settings, `valid_*` and `test_*` scores (and its ranker's), seconds"
+    p = run.protocol
+    res = dict(model=run.name, **p.config(), n_train=len(run.dls.train_df), n_valid=len(p['valid']), n_test=len(p['test']),
+               **extra, **run.hp, **_scores(run.model, run, run.kind == 'ranking'))
     if run.ranker is not None:
-        res.update(ranker=run.ranker[0]['model'], **{f'ranker_{k}': v for k,v in _part(valid_report(run.ranker[1], run.vocab, run.dls, True), 'test').items()})
+        res.update(ranker=run.ranker[0]['model'], **{f'ranker_{k}': v for k,v in _scores(run.ranker[1], run, True).items()})
     return dict(res, seconds=round(run.seconds, 2))
 
 def save_run(run:Run, # a trained run
@@ -114,10 +157,10 @@ def save_run(run:Run, # a trained run
              res:dict|None=None, # its report (default: `report(run)`)
              force:bool=False, # replace a folder that holds something other than a model
             ):
-    "Save `run`'s model (and ranker) with its report and protocol as the config; returns the folder"
-    trn = run.dls.train_df
+    "Save `run`'s model (and ranker) with its report and protocol as the config; `seen` is what it learnt from (the train part)"
+    tv = run.protocol['train_valid']
     cfg = dict(res or report(run), **run.protocol.config(), rating_range=list(run.dls.rating_range))
-    return save_model(out, run.model, run.vocab, cfg, item_titles(trn) if 'title' in trn.columns else None,
+    return save_model(out, run.model, run.vocab, cfg, item_titles(tv) if 'title' in tv.columns else None,
                       run.dls.train.dataset.x, force=force, ranker=run.ranker)
 
 # %% ../nbs/reference/runs.ipynb #ca784388
@@ -126,16 +169,15 @@ def held_out(cfg:dict, # a saved model's config
              fold:str|None=None, # the official fold it was trained on
              data_dir=None, # folder holding the MovieLens sets
             )->tuple:
-    "`(train, test)` ratings to evaluate a saved model on: its own protocol's parts, or `(None, data)`"
+    "`(training part, test)` ratings to evaluate a saved model on: its own protocol's, or `(None, data)`"
     if fold is not None:
         if cfg.get('fold') != fold:
             how = f"fold {cfg['fold']}" if cfg.get('fold') else f"a random split of {cfg.get('data')}"
             raise BadValue('fold', f"{fold}: the model was trained on {how}, so {fold}.test overlaps its training data; train on fold {fold}, or retrain on all folds")
-        return movielens_fold(fold, data_dir)
     if data is not None and data != cfg.get('data'): return None, get_ratings(data, data_dir, seed=cfg.get('seed', 42))
     p = protocol_of(cfg, data_dir)
-    if not len(p['test']): raise BadValue('data', "is required: the model was trained on all ratings (valid_pct 0), so none are held out")
-    return p['train'], p['test']
+    if not len(p['test']): raise BadValue('data', "is required: the model was trained on all ratings (test_pct 0), so none are held out")
+    return p['train_valid'], p['test']
 
 def _rounded(d:dict)->dict: return {k: round(v, 6) if isinstance(v, float) else v for k,v in d.items()}
 

@@ -97,7 +97,7 @@ def test_fold_in_moves_predictions_towards_ratings(fitted):
 
 def test_too_many_items_is_one_clean_error(tmp_path):
     import pandas as pd
-    pd.DataFrame(dict(user=[1, 2]*2600, movie=range(1, 5201), rating=3.)).to_csv(tmp_path/'r.csv', index=False)
+    pd.DataFrame(dict(user=[1, 2]*4000, movie=range(1, 8001), rating=3.)).to_csv(tmp_path/'r.csv', index=False)  # 8,000 items, 6,400 in the training part
     rc, out, err = run(['train', '--data', str(tmp_path/'r.csv'), '--model', 'bayes'])
     assert rc == 2 and err.count('\n') <= 1 and err.startswith('error:') and 'svdpp' in err, err
 

@@ -23,16 +23,17 @@ def u1_model(tmp_path_factory):
 
 def test_train_json(u1_model):
     out, res = u1_model
-    for k in ('model', 'n_train', 'n_test', 'test_mse', 'test_rmse', 'seconds'): assert k in res, k
-    assert (res['n_train'], res['n_test'], res['model']) == (80_000, 20_000, 'dot-bias')
-    assert res['test_rmse'] < 1.0 and abs(res['test_mse'] - res['test_rmse']**2) < 1e-4 and 'valid_mse' not in res
+    for k in ('model', 'n_train', 'n_valid', 'n_test', 'valid_rmse', 'test_mse', 'test_rmse', 'seconds'): assert k in res, k
+    assert (res['n_train'], res['n_valid'], res['n_test'], res['model']) == (80_000, 0, 20_000, 'dot-bias')  # the final fit: no valid part
+    assert res['test_rmse'] < 1.0 and abs(res['test_mse'] - res['test_rmse']**2) < 1e-4 and res['valid_rmse'] is None
     assert sorted(p.name for p in out.iterdir()) == ['config.json', 'model.safetensors', 'seen.safetensors', 'vocab.json']  # a ranker beside it: test_ranking.py
 
 def test_train_random_split_synthetic(tmp_path):
-    rc, so, se = run('train', '--ranker', 'none', '--data', 'synthetic', '--epochs', '3', '--valid-pct', '0.25', '--json')
+    rc, so, se = run('train', '--ranker', 'none', '--data', 'synthetic', '--epochs', '3', '--test-pct', '0.25', '--valid-pct', '0.2', '--json')
     assert rc == 0, se
     res = json.loads(so)
-    assert (res['n_train'], res['n_test']) == (27_000, 9_000) and res['data'] == 'synthetic'
+    assert (res['n_train'], res['n_valid'], res['n_test']) == (21_600, 5_400, 9_000) and res['data'] == 'synthetic'
+    assert 0.5 < res['valid_rmse'] < 2 and res['valid_rmse'] != res['test_rmse']
     assert 'Traceback' not in se and '%' not in so   # no progress bar when stdout is not a terminal
 
 def test_evaluate_same_fold(u1_model):
@@ -142,8 +143,8 @@ def test_json_has_no_nan_and_small_data_trains(tmp_path):
     assert json.loads((tmp_path/'m10'/'config.json').read_text())['y_range'] == [0.0, 9.9]
     one = lambda e: json.loads(run('train', '--ranker', 'none', '--data', tmp_path/'r10.csv', '--bs', '100000', '--epochs', str(e), '--json')[1])['test_mse']
     assert one(1) != one(15), "fewer ratings than one batch: training did nothing"
-    rc, so, se = run('train', '--ranker', 'none', '--data', tmp_path/'r10.csv', '--epochs', '1', '--valid-pct', '0', '--json')
-    assert rc == 0 and 'NaN' not in so and json.loads(so)['test_mse'] is None
+    rc, so, se = run('train', '--ranker', 'none', '--data', tmp_path/'r10.csv', '--epochs', '1', '--test-pct', '0', '--valid-pct', '0', '--json')
+    assert rc == 0 and 'NaN' not in so and json.loads(so)['test_mse'] is None and json.loads(so)['valid_mse'] is None
 
 def test_bad_input_exit_2_console_script(corrupt):
     "A damaged model folder: exit status 2, one line on stderr, nothing on stdout (the console script itself: test_cli.py)"
@@ -164,7 +165,8 @@ def test_csv_without_titles(tmp_path, capsys):
     df, _ = synth_ratings(n_users=60, n_items=40, density=0.4, seed=2)
     df[['user','movie','rating']].to_csv(tmp_path/'r.csv', index=False)
     assert main(['train', '--data', str(tmp_path/'r.csv'), '--epochs', '2', '--ranker', 'none', '--out', str(tmp_path/'m'), '--json']) == 0
-    assert json.loads(capsys.readouterr().out)['n_train'] == 768
+    res = json.loads(capsys.readouterr().out)
+    assert (res['n_train'], res['n_valid']) == (768, 0)
     assert main(['recommend', '--model', str(tmp_path/'m'), '--rate', '1=5,2=1', '-n', '3', '--min-ratings', '0', '--json']) == 0
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 3 and all(r['title'] == str(r['item']) for r in recs)
