@@ -24,7 +24,7 @@ WITHOUT_ENDING = {}
 
 # Lessons whose exercise source exists but does not answer the lesson's questions yet (a cell that starts
 # `**Model answers to the lesson's questions.**`, one numbered answer per question, hidden from the student handout).
-WITHOUT_ANSWERS = {'08_svdpp', '08b_bayes', '09_fast'}
+WITHOUT_ANSWERS = set()
 
 # Exercise sources whose answers cell starts with a '## ' heading, which the handout does not recognise as an answer,
 # so the student version shows the model answers: start the cell with `**Model answers to the lesson's questions.**`.
@@ -33,13 +33,7 @@ ANSWERS_SHOWN = set()
 # Numbers with two or more decimals in a lesson's prose that no output of the same lesson shows (see
 # `tools/prose_numbers.py`), as of this commit. Back them (rephrase to what an output shows, or add an output) and
 # delete them here; a number not listed fails the test, and so does a listed one that has become backed.
-KNOWN_UNBACKED = {
-    # 08_svdpp: the blend's gain, the bias offset and the u1-u5 RMSEs are quoted from earlier runs, not printed
-    '08_svdpp': ['0.05', '0.04', '0.879', '0.904'],
-    # 09_fast: the tuning notes quote a search that is not re-run in the notebook
-    '09_fast': ['0.811', '0.814', '0.908', '0.808', '0.811', '0.905', '0.807', '0.810', '0.904', '0.11', '0.13',
-                '0.0005', '0.15', '0.834', '0.809'],
-}
+KNOWN_UNBACKED = {}
 
 LESSONS = sorted(p for p in (ROOT/'nbs').glob('[0-9]*.ipynb'))
 
