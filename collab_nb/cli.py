@@ -26,11 +26,12 @@ from .modelfile import check_out, load_model
 from .recommend import parse_rate
 from .registry import MODELS, BadValue, check_hp, get_spec, models_of_kind, param, parse_value
 from .runs import Protocol, evaluate_saved, recommend_saved, report, retrain_folds, save_run, train_run
+from .tune import read_params, tune, write_params
 
 # %% auto #0
 __all__ = ['FLAGS', 'MODEL_HELP', 'COMMANDS', 'EXPECTED', 'CliError', 'positive', 'finite', 'resolve_data', 'defaults_help',
-           'settings_epilog', 'parse_hp', 'model_settings', 'data_cmd', 'train_cmd', 'evaluate_cmd', 'recommend_cmd',
-           'exercises_cmd', 'grade_cmd', 'site_cmd', 'parser', 'flag', 'run', 'main']
+           'settings_epilog', 'parse_hp', 'model_settings', 'data_cmd', 'train_cmd', 'tune_cmd', 'evaluate_cmd',
+           'recommend_cmd', 'exercises_cmd', 'grade_cmd', 'site_cmd', 'parser', 'flag', 'run', 'main']
 
 # %% ../nbs/reference/cli.ipynb #c111c153
 class CliError(ValueError):
@@ -130,6 +131,7 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               bs:Annotated[int, defaults_help('bs', 'batch size')]=None,
               n_factors:Annotated[int, defaults_help('n_factors', 'latent factors')]=None,
               hp:str=None, # the model's other settings, NAME=VALUE,... (listed below)
+              params:str=None, # a file written by `collab-nb tune --out`: its settings (options given here override them)
               test_pct:float=0.2, # share of the ratings held out at random as the test part, read once to report (random split)
               valid_pct:float=0., # share of the training part carved as a valid part (0: the final fit, on the whole training part; `tune` carves one)
               seed:int=42, # random seed of split, initialisation and shuffling
@@ -148,12 +150,43 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
     if fold is not None and nproc > 1: raise CliError("--fold cannot be combined with --nproc: data-parallel runs use a random split")
     if out is not None: check_out(out, force)
     proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, test_pct, seed, data_dir, valid_pct)
+    if params is not None: settings = {**read_params(params, model, proto), **settings}
     if nproc > 1: return train_distributed(proto.data, nproc=nproc, out=out, model=model, test_pct=test_pct, valid_pct=valid_pct, seed=seed, data_dir=data_dir, force=force, **settings)
     with contextlib.redirect_stdout(sys.stderr):  # fastai's progress bar (on a terminal) goes to stderr
         run = train_run(proto, model, settings, None if ranking else ranker, show=sys.stderr.isatty())
     res = report(run)
     if out is not None: save_run(run, out, res, force); res['out'] = str(out)
     return res
+
+# %% ../nbs/reference/cli.ipynb #c8e16e36
+def tune_cmd(model:Annotated[str, MODEL_HELP]='dot-bias',
+             data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings CSV path, or auto (ml-100k if found, else synthetic)
+             fold:str=None, # tune on an official ml-100k fold's .base (u1…u5, ua, ub); its .test is never read
+             seed:int=42, # seed of the split and of the TPE sampler
+             test_pct:float=0.2, # share of the ratings held out at random as the test part, never read here (random split)
+             valid_pct:float=0.2, # share of the training part carved as the valid part every trial is scored on
+             trials:int=20, # trials to run (added to a shared study's)
+             timeout:float=None, # stop starting trials after this many seconds
+             storage:str=None, # an Optuna storage URL (e.g. sqlite:///study.db) that several tuners share
+             study:str=None, # the study's name in --storage (default: the model and the split's fingerprint)
+             hp:str=None, # settings to fix instead of searching them, NAME=VALUE,...
+             out:str=None, # JSON file to write: model, protocol, fingerprints, best settings, valid score, trials
+             force:bool=False, # let --out replace an existing file
+             data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
+            ):
+    "Choose a model's settings on the valid part (Optuna TPE with pruning; the test part is never read); write them with --out"
+    positive(trials, 'trials', 10**6); finite(timeout, 'timeout', 0, lo_open=True)
+    if not valid_pct: raise CliError("--valid-pct 0: tuning needs a valid part carved from the training part")
+    if out is not None and Path(out).exists() and not force: raise CliError(f"--out {out}: file exists; pass --force to replace it")
+    if out is not None and not Path(out).resolve().parent.is_dir(): raise CliError(f"--out {out}: folder {Path(out).parent} not found")
+    fixed = model_settings(model, hp)
+    proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, test_pct, seed, data_dir, valid_pct)
+    with contextlib.redirect_stdout(sys.stderr):  # Optuna's progress bar (on a terminal) goes to stderr
+        res = tune(proto, model, trials, timeout, storage, study, seed, fixed, show=sys.stderr.isatty())
+    if out is not None: write_params(res, out)
+    states = [t['state'] for t in res['trials']]
+    return dict(model=model, metric=res['metric'], best_value=res['best_value'], **res['params'], trials=len(states),
+                complete=states.count('COMPLETE'), pruned=states.count('PRUNED'), fingerprint=res['fingerprint'], **({'out': str(out)} if out else {}))
 
 # %% ../nbs/reference/cli.ipynb #ee2b21e1
 def _fold_list(fold:str)->list:
@@ -234,7 +267,7 @@ def site_cmd(out_dir:str, # folder to write the site into
     return dict(index=str(site.build_site(out_dir, nbs)), pages=[f"{p.stem}.html" for p in nbs])
 
 # %% ../nbs/reference/cli.ipynb #1d4c778f
-COMMANDS = dict(data=data_cmd, train=train_cmd, evaluate=evaluate_cmd, recommend=recommend_cmd,
+COMMANDS = dict(data=data_cmd, train=train_cmd, tune=tune_cmd, evaluate=evaluate_cmd, recommend=recommend_cmd,
                 exercises=exercises_cmd, grade=grade_cmd, site=site_cmd)
 
 class _Parser(argparse.ArgumentParser):
@@ -248,7 +281,7 @@ def parser()->argparse.ArgumentParser:
     for name, f in COMMANDS.items():
         doc = f.__doc__.split('\n')[0]
         sp = sub.add_parser(name, help=doc, description=doc, parents=[anno_parser(f)], add_help=False, conflict_handler='resolve',
-                            epilog=settings_epilog() if name == 'train' else None, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            epilog=settings_epilog() if name in ('train', 'tune') else None, formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument('--json', action='store_true', help='print the result as JSON')
     return p
 
