@@ -451,6 +451,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'collab_nb.cli._parse': ('reference/cli.html#_parse', 'collab_nb/cli.py'),
                                'collab_nb.cli._ranker': ('reference/cli.html#_ranker', 'collab_nb/cli.py'),
                                'collab_nb.cli._show': ('reference/cli.html#_show', 'collab_nb/cli.py'),
+                               'collab_nb.cli._tune_first': ('reference/cli.html#_tune_first', 'collab_nb/cli.py'),
                                'collab_nb.cli._unexpected': ('reference/cli.html#_unexpected', 'collab_nb/cli.py'),
                                'collab_nb.cli.data_cmd': ('reference/cli.html#data_cmd', 'collab_nb/cli.py'),
                                'collab_nb.cli.defaults_help': ('reference/cli.html#defaults_help', 'collab_nb/cli.py'),

@@ -26,7 +26,8 @@ from .modelfile import check_out, load_model
 from .recommend import parse_rate
 from .registry import MODELS, BadValue, check_hp, get_spec, models_of_kind, param, parse_value
 from .runs import Protocol, evaluate_saved, recommend_saved, report, retrain_folds, save_run, train_run
-from .tune import read_params, tune, write_params
+from .tune import read_params, write_params
+from .tune import tune as tune_settings
 
 # %% auto #0
 __all__ = ['FLAGS', 'MODEL_HELP', 'COMMANDS', 'EXPECTED', 'CliError', 'positive', 'finite', 'resolve_data', 'defaults_help',
@@ -123,6 +124,12 @@ def _ranker(name:str)->str|None:
     return name
 
 # %% ../nbs/reference/cli.ipynb #ec3bb2d4
+def _tune_first(proto:Protocol, model:str, trials:int, fixed:dict)->dict:
+    "`tune` on `proto`'s data and test split with a valid part (its own `valid_pct`, else 0.2) before the final fit"
+    positive(trials, 'tune', 10**6)
+    p = Protocol(proto.data, proto.fold, proto.test_pct, proto.seed, proto.data_dir, proto.valid_pct or 0.2)
+    with contextlib.redirect_stdout(sys.stderr): return tune_settings(p, model, trials, seed=proto.seed, fixed=fixed, show=sys.stderr.isatty())
+
 def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings CSV path, or auto (ml-100k if found, else synthetic)
               model:Annotated[str, MODEL_HELP]='dot-bias',
               epochs:Annotated[int, defaults_help('epochs', 'passes over the data')]=None,
@@ -132,6 +139,7 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               n_factors:Annotated[int, defaults_help('n_factors', 'latent factors')]=None,
               hp:str=None, # the model's other settings, NAME=VALUE,... (listed below)
               params:str=None, # a file written by `collab-nb tune --out`: its settings (options given here override them)
+              tune:int=0, # first tune the settings not given here with this many trials on a valid part of this data (as `collab-nb tune`)
               test_pct:float=0.2, # share of the ratings held out at random as the test part, read once to report (random split)
               valid_pct:float=0., # share of the training part carved as a valid part (0: the final fit, on the whole training part; `tune` carves one)
               seed:int=42, # random seed of split, initialisation and shuffling
@@ -150,11 +158,14 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
     if fold is not None and nproc > 1: raise CliError("--fold cannot be combined with --nproc: data-parallel runs use a random split")
     if out is not None: check_out(out, force)
     proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, test_pct, seed, data_dir, valid_pct)
+    if params is not None and tune: raise CliError("give --params FILE or --tune N, not both")
     if params is not None: settings = {**read_params(params, model, proto), **settings}
+    tuned = _tune_first(proto, model, tune, settings) if tune else None
+    if tuned is not None: settings = {**tuned['params'], **settings}
     if nproc > 1: return train_distributed(proto.data, nproc=nproc, out=out, model=model, test_pct=test_pct, valid_pct=valid_pct, seed=seed, data_dir=data_dir, force=force, **settings)
     with contextlib.redirect_stdout(sys.stderr):  # fastai's progress bar (on a terminal) goes to stderr
         run = train_run(proto, model, settings, None if ranking else ranker, show=sys.stderr.isatty())
-    res = report(run)
+    res = report(run) if tuned is None else report(run, **{f'tuned_{k}': tuned[k] for k in ('metric', 'best_value')}, tuned_trials=len(tuned['trials']))
     if out is not None: save_run(run, out, res, force); res['out'] = str(out)
     return res
 
@@ -182,7 +193,7 @@ def tune_cmd(model:Annotated[str, MODEL_HELP]='dot-bias',
     fixed = model_settings(model, hp)
     proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, test_pct, seed, data_dir, valid_pct)
     with contextlib.redirect_stdout(sys.stderr):  # Optuna's progress bar (on a terminal) goes to stderr
-        res = tune(proto, model, trials, timeout, storage, study, seed, fixed, show=sys.stderr.isatty())
+        res = tune_settings(proto, model, trials, timeout, storage, study, seed, fixed, show=sys.stderr.isatty())
     if out is not None: write_params(res, out)
     states = [t['state'] for t in res['trials']]
     return dict(model=model, metric=res['metric'], best_value=res['best_value'], **res['params'], trials=len(states),
