@@ -465,6 +465,7 @@ WRONG_CHOOSING = [
     ('carve_valid_rows', lambda *a: _carve05(*a).tolist(), None),                            # a list
     ('carve_valid_rows', lambda *a: _carve05(*a).numpy(), None),                             # an array
     ('carve_valid_rows', lambda *a: _carve05(*a, pool='all'), 'are test rows'),              # the carve that samples from test
+    ('carve_valid_rows', lambda n, t, p, sd: _carve05(n - len(t), t[:0], p, sd), 'positions within the training part'),
     ('carve_valid_rows', lambda *a: _carve05(*a, share='all'), 'of all'),
     ('carve_valid_rows', lambda *a: _carve05(*a, rng='global'), 'same seed gave different rows'),
     ('carve_valid_rows', lambda *a: _carve05(*a, rng='fixed'), 'another seed gave exactly the same rows'),

@@ -18,8 +18,8 @@ __all__ = ['ACTIONS', 'PARTS', 'check_carve_valid_rows', 'check_peeks_at_test']
 
 # %% ../../../nbs/reference/checks_05b_choosing.ipynb #38ec1471
 def _carve_case(g)->tuple:
-    "`(n_rows, test_rows, valid_pct, seed)`: a random test part of 15% to 30% of 300 to 3000 rows"
-    n = int(torch.randint(300, 3000, (1,), generator=g))
+    "`(n_rows, test_rows, valid_pct, seed)`: a random test part of 15% to 30% of 1000 to 5000 rows"
+    n = int(torch.randint(1000, 5000, (1,), generator=g))
     test = torch.randperm(n, generator=g)[:int(n*(0.15 + 0.15*float(torch.rand(1, generator=g))))]
     pct = (0.1, 0.15, 0.2, 0.25, 0.3)[int(torch.randint(0, 5, (1,), generator=g))]
     return n, test, pct, int(torch.randint(0, 2**31 - 1, (1,), generator=g))
@@ -53,6 +53,8 @@ def _check_carve(f, g, n:int, test:torch.Tensor, pct:float, seed:int):
     train = sorted(set(range(n)) - tset)
     n_train, m = len(train), len(rows)
     shared = sum(r in tset for r in rows)
+    if shared and max(rows) < n_train:  # a draw from all the rows reaches past n_train all but surely (at worst 0.85**85, 1e-6, here)
+        raise ExerciseError(f"{shared} of your {m} valid rows are test rows, and none is above {n_train-1}: you returned positions within the training part, not row numbers, so map them back (`train_rows[positions]`)")
     if shared:
         raise ExerciseError(f"{shared} of your {m} valid rows are test rows: carve valid from the training part only (the rows not in `test_rows`), or choosing a setting on valid is partly choosing it on test")
     want = pct*n_train
