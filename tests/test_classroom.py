@@ -397,6 +397,105 @@ WRONG_FAST = [
 def test_wrong_answer_feedback_fast(name, f, msg, capsys):
     test_wrong_answer_feedback(name, f, msg, capsys)
 
+# --- lesson 5 (metrics): deliberately wrong answers get the specific sentence ----------------------------------------
+def _errs05(pred, targ, how='ok'):
+    "`(rmse, mae)`, or with a usual slip: targets not flattened, MSE, the errors' std, MAE without abs, the pair swapped"
+    e = pred - targ if how == 'broadcast' else pred.flatten() - targ.flatten()
+    r = dict(mse=e.pow(2).mean(), std=e.std(), sum=e.pow(2).sum().sqrt(), root=e.abs().mean()).get(how, e.pow(2).mean().sqrt())
+    m = e.mean() if how == 'signed' else e.abs().mean()
+    return (m, r) if how == 'swap' else (r, m)
+
+def _undcg05(scores, seen, relevant, k, hide=True, na=False, log=True, ideal='min', norm=True):
+    "NDCG@k of one user's list from their scores, or with a usual slip: seen items or `#na#` kept, no log discount, ideal over k, no normalisation"
+    s = scores.clone()
+    if hide: s[seen] = -float('inf')
+    if not na: s[0] = -float('inf')
+    hits = torch.isin(s.topk(k).indices, relevant).float()
+    disc = 1/torch.log2(torch.arange(2, k+2).float()) if log else torch.ones(k)
+    dcg = (hits*disc).sum()
+    return dcg if not norm else dcg/disc[:min(k, len(relevant)) if ideal == 'min' else k].sum()
+
+WRONG_METRICS = [
+    ('rating_errors', _errs05, None),
+    ('rating_errors', lambda p, t: torch.stack(_errs05(p, t)), None),                       # a tensor of two numbers
+    ('rating_errors', lambda p, t: _errs05(p, t, 'broadcast'), 'broadcasts to a'),
+    ('rating_errors', lambda p, t: _errs05(p, t, 'mse'), 'mean squared error'),
+    ('rating_errors', lambda p, t: _errs05(p, t, 'std'), 'standard deviation'),
+    ('rating_errors', lambda p, t: _errs05(p, t, 'sum'), 'square root of the sum'),
+    ('rating_errors', lambda p, t: _errs05(p, t, 'root'), 'your RMSE equals your MAE'),
+    ('rating_errors', lambda p, t: _errs05(p, t, 'signed'), 'opposite signs'),
+    ('rating_errors', lambda p, t: _errs05(p, t, 'swap'), 'MAE first'),
+    ('rating_errors', lambda p, t: _errs05(p, t)[0], 'you returned one number'),
+    ('user_ndcg', _undcg05, None),
+    ('user_ndcg', lambda *a: _undcg05(*a).item(), None),
+    ('user_ndcg', lambda *a: _undcg05(*a, log=False), 'forgot the log discount'),
+    ('user_ndcg', lambda *a: _undcg05(*a, log=False, ideal='k'), 'precision@k'),
+    ('user_ndcg', lambda *a: _undcg05(*a, hide=False), 'rated in training'),
+    ('user_ndcg', lambda *a: _undcg05(*a, na=True), "'#na#' placeholder"),
+    ('user_ndcg', lambda *a: _undcg05(*a, hide=False, na=True), "keeps index 0"),
+    ('user_ndcg', lambda *a: _undcg05(*a, ideal='k'), 'fewer relevant items than k'),
+    ('user_ndcg', lambda *a: _undcg05(*a, norm=False), 'the DCG itself'),
+    ('user_ndcg', lambda *a: _undcg05(*a, hide=False, log=False), 'rated in training'),    # the list is named first
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_METRICS, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_METRICS)])
+def test_wrong_answer_feedback_metrics(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+# --- lesson 5b (choosing without peeking): deliberately wrong answers get the specific sentence ------------------------
+def _carve05(n_rows, test_rows, valid_pct, seed, pool='train', share='train', rng='seeded', order='random'):
+    "Valid rows carved from the training part, or with a usual slip: drawn from all rows (`pool='all'`), a share of all rows, unseeded, a fixed seed, the first rows"
+    train = torch.ones(n_rows, dtype=torch.bool); train[test_rows] = False
+    rows = train.nonzero()[:, 0] if pool == 'train' else torch.arange(n_rows)
+    m = int(valid_pct*(len(rows) if share == 'train' else n_rows)) if pool == 'train' else int(valid_pct*int(train.sum()))
+    g = torch.Generator().manual_seed(0 if rng == 'fixed' else seed)
+    perm = torch.randperm(len(rows)) if rng == 'global' else torch.randperm(len(rows), generator=g)
+    return rows[:m] if order == 'first' else rows[perm[:m]]
+
+def _peek05(steps, read=('test', 'all'), final_ok=True, ordered=True, actions=None):
+    "Whether the pipeline peeks, or with a usual slip: 'all' not counted as reading test, every test read a peek, order ignored, only some actions counted"
+    later = False
+    for a, p in reversed(steps):
+        if p in read and (actions is None or a in actions) and (a != 'report' or not final_ok or (later and ordered)): return True
+        if a != 'report': later = True
+    return False
+
+WRONG_CHOOSING = [
+    ('carve_valid_rows', _carve05, None),
+    ('carve_valid_rows', lambda *a: _carve05(*a).tolist(), None),                            # a list
+    ('carve_valid_rows', lambda *a: _carve05(*a).numpy(), None),                             # an array
+    ('carve_valid_rows', lambda *a: _carve05(*a, pool='all'), 'are test rows'),              # the carve that samples from test
+    ('carve_valid_rows', lambda n, t, p, sd: _carve05(n - len(t), t[:0], p, sd), 'positions within the training part'),
+    ('carve_valid_rows', lambda *a: _carve05(*a, share='all'), 'of all'),
+    ('carve_valid_rows', lambda *a: _carve05(*a, rng='global'), 'same seed gave different rows'),
+    ('carve_valid_rows', lambda *a: _carve05(*a, rng='fixed'), 'another seed gave exactly the same rows'),
+    ('carve_valid_rows', lambda *a: _carve05(*a, order='first'), 'first'),
+    ('carve_valid_rows', lambda *a: _carve05(*a).float(), 'not floats'),
+    ('carve_valid_rows', lambda *a: torch.cat([_carve05(*a)[:-1], _carve05(*a)[:1]]), 'appear twice'),
+    ('peeks_at_test', _peek05, None),
+    ('peeks_at_test', lambda s: int(_peek05(s)), None),                                      # 0 or 1
+    ('peeks_at_test', lambda s: _peek05(s, read=('test',)), "'all' is every row"),
+    ('peeks_at_test', lambda s: _peek05(s, final_ok=False), 'does not peek'),
+    ('peeks_at_test', lambda s: _peek05(s, ordered=False), 'goes on to fit, stop or choose'),
+    ('peeks_at_test', lambda s: _peek05(s, actions=('choose',)), 'you returned False'),
+    ('peeks_at_test', lambda s: _peek05(s, read=('test', 'all', 'train+valid')), 'does not peek'),
+    ('peeks_at_test', lambda s: 'peeks' if _peek05(s) else '', 'return True'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_CHOOSING, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_CHOOSING)])
+def test_wrong_answer_feedback_choosing(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+def test_carve_check_leaves_the_global_generators_alone():
+    "The carve checker stirs the global generators between two calls with one seed, and puts them back afterwards"
+    import numpy as np
+    torch.manual_seed(3); np.random.seed(3)
+    a = torch.rand(2), np.random.rand(2)
+    torch.manual_seed(3); np.random.seed(3)
+    EXERCISES['carve_valid_rows']['check'](_carve05)
+    b = torch.rand(2), np.random.rand(2)
+    assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all()
+
 # --- issue 25, points 6 and 7: checkers that mutate what they check against, and plausible wrong answers that passed ------
 def _zeroing_fwd(self, x):
     "Zero the model it is given, then return what a zeroed model predicts (the middle of the range), still attached to the parameters"
@@ -500,7 +599,20 @@ DELEGATED = [  # (exercise, a function that hands in a reference implementation,
     ('user_posterior', lambda *a: _lib('collab_nb.classroom.checks.bayes:_posterior_ref')(*a), "the checker's own answer `_posterior_ref`"),
     ('draw', lambda m, P, n: torch.stack([_lib('collab_nb.bayes:sample_posterior')(torch.linalg.cholesky(P)[None], m[None])[0] for _ in range(n)]), 'collab_nb.bayes.sample_posterior'),
     ('row_l2', lambda t, x: _lib('collab_nb.train:row_l2')(t, x), 'collab_nb.train.row_l2'),
+    ('rating_errors', lambda p, t: (_lib('collab_nb.metrics:rmse')(p, t), _lib('collab_nb.metrics:mae')(p, t)), 'collab_nb.metrics.rmse'),
+    ('user_ndcg', lambda s, seen, rel, k: _lib('collab_nb.metrics:ndcg_at_k')(_undcg05_list(s, seen, k), set(rel.tolist()), k), 'collab_nb.metrics.ndcg_at_k'),
+    ('carve_valid_rows', lambda n, t, p, sd: _lib('collab_nb.data:carve_valid')(_rows_frame(n, t), 'rows', p, sd)[1].index.to_numpy(), 'collab_nb.data.carve_valid'),
 ]
+
+def _undcg05_list(scores, seen, k):
+    s = scores.clone(); s[seen] = -float('inf'); s[0] = -float('inf')
+    return s.topk(k).indices.tolist()
+
+def _rows_frame(n, test_rows):
+    "The training rows of `n` as a DataFrame indexed by row number"
+    import pandas as pd
+    keep = torch.ones(n, dtype=torch.bool); keep[test_rows] = False
+    return pd.DataFrame({'row': keep.nonzero()[:, 0].numpy()}, index=keep.nonzero()[:, 0].numpy())
 
 @pytest.mark.parametrize('name,f,msg', DELEGATED, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(DELEGATED)])
 def test_reference_implementations_handed_in_fail(name, f, msg, capsys):

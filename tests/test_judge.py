@@ -131,3 +131,17 @@ def test_answer_cut_by_a_timeout_is_finished_next_time():
     ch.n += 1
     assert ch._receive(2, time.monotonic() + 1) == b'end'
     assert ch.broken is None and not ch.pending
+
+def test_lessons_5_and_5b_through_the_judge(tmp_path):
+    "A pair of floats, a float, row numbers and a bool come back from the kernel; a wrong answer of each gets its sentence there too"
+    import numpy as np
+    from test_classroom import _carve05, _errs05, _peek05, _undcg05
+    ns = {'errs': _errs05, 'errs_bcast': lambda p, t: _errs05(p, t, 'broadcast'), 'ndcg': _undcg05, 'ndcg_flat': lambda *a: _undcg05(*a, log=False),
+          'carve': lambda *a: _carve05(*a).numpy(), 'carve_all': lambda *a: _carve05(*a, pool='all'), 'carve_global': lambda *a: _carve05(*a, rng='global'),
+          'peeks': lambda s: np.bool_(_peek05(s)), 'peeks_any': lambda s: _peek05(s, final_ok=False)}
+    cases = [('rating_errors', 'errs', 'errs_bcast', 'broadcasts'), ('user_ndcg', 'ndcg', 'ndcg_flat', 'log discount'),
+             ('carve_valid_rows', 'carve', 'carve_all', 'are test rows'), ('carve_valid_rows', 'carve', 'carve_global', 'same seed'),
+             ('peeks_at_test', 'peeks', 'peeks_any', 'does not peek')]
+    for ex, good, bad, words in cases:
+        res = judged(ns, tmp_path, ex, [good, bad])
+        assert res[good][0] == 'pass' and res[bad][0] == 'fail' and words in res[bad][1], (ex, res)
