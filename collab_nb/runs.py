@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import torch
-
-from types import SimpleNamespace
 
 from .data import FOLDS, ML_FILES, Parts, get_ratings, movielens_fold, random_split, three_way_split
 from .metrics import evaluate, evaluate_folds, ranking_metrics, valid_report
@@ -138,8 +137,9 @@ def _test_dls(run:Run)->SimpleNamespace:
     return SimpleNamespace(valid_df=tst, train_df=run.protocol['train_valid'], n_valid_unknown=int(unknown.sum()))
 
 def _scores(model, run:Run, ranking:bool)->dict:
-    "`valid_*` scores on the valid part, and `test_*` on the test part"
-    return {**valid_report(model, run.vocab, run.dls, ranking), **_part(valid_report(model, run.vocab, _test_dls(run), ranking), 'test')}
+    "`valid_*` scores on the valid part (if there is one), and `test_*` on the test part"
+    val = valid_report(model, run.vocab, run.dls, ranking) if len(run.protocol['valid']) else {}
+    return {**val, **_part(valid_report(model, run.vocab, _test_dls(run), ranking), 'test')}
 
 def report(run:Run, # a trained run
            **extra, # more entries (e.g. `nproc`)

@@ -127,8 +127,9 @@ def params_json(res:dict)->str:
 def write_params(res:dict, # a `tune` result
                  out, # file to write (replaced atomically)
                 ):
-    "Write `params_json(res)` to `out` through a temporary file, so a failure never leaves half a file"
+    "Write `params_json(res)` to `out` (its folder made if need be) through a temporary file, so a failure never leaves half a file"
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f'.{out.name}.')
     with os.fdopen(fd, 'w') as f: f.write(params_json(res))
     os.replace(tmp, out)
