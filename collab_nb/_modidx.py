@@ -918,6 +918,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                 'collab_nb/tune.py'),
                                 'collab_nb.tune.SchedulePruning.before_fit': ( 'reference/tune.html#schedulepruning.before_fit',
                                                                                'collab_nb/tune.py'),
+                                'collab_nb.tune._defaults': ('reference/tune.html#_defaults', 'collab_nb/tune.py'),
                                 'collab_nb.tune._load': ('reference/tune.html#_load', 'collab_nb/tune.py'),
                                 'collab_nb.tune._protocol': ('reference/tune.html#_protocol', 'collab_nb/tune.py'),
                                 'collab_nb.tune._study': ('reference/tune.html#_study', 'collab_nb/tune.py'),

@@ -94,6 +94,11 @@ def _study(storage, name:str, direction:str, seed:int):
                                     sampler=optuna.samplers.TPESampler(seed=seed), pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
     except (SQLAlchemyError, ValueError, ImportError) as e: raise BadValue('storage', f"{storage!r}: cannot open it as an Optuna storage ({' '.join(str(e).split())[:150]})") from None
 
+def _defaults(spec, fixed:dict)->dict:
+    "The registered defaults of the settings searched, those inside their search range"
+    inside = lambda p: p.default in p.search if p.kind == 'cat' else p.search[0] <= p.default <= p.search[1]
+    return {p.name: p.default for p in searched(spec, fixed) if inside(p)}
+
 def tune(protocol:Protocol, # a protocol with a valid part (`valid_pct` > 0)
          model:str='dot-bias', # a registered model
          trials:int=20, # trials to run (added to those already in a shared study)
@@ -112,6 +117,7 @@ def tune(protocol:Protocol, # a protocol with a valid part (`valid_pct` > 0)
     metric, direction = METRICS[spec.kind]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _study(storage, study_name or f"{model}-{protocol.fingerprint()}", direction, seed)
+    if not study.trials: study.enqueue_trial(_defaults(spec, fixed))  # the defaults first: never worse than them on valid
     study.optimize(objective(protocol, model, fixed), n_trials=trials, timeout=timeout, show_progress_bar=show)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials): raise ValueError("no trial finished: give more --trials or a longer --timeout")
     best = study.best_trial
