@@ -52,7 +52,7 @@ def main():
     ap.add_argument('--rank-trials', type=int, default=12)
     ap.add_argument('--rate-trials', type=int, default=20)
     ap.add_argument('--models', default='dot-bias', help='rating models tuned on u1.base, comma-separated')
-    ap.add_argument('--ranker', default='dae', help="the ranker `train` saves by default")
+    ap.add_argument('--ranker', default='ease-dae', help="the ranker `train` saves by default")
     ap.add_argument('--data', default='ml-100k,ml-latest-small')
     ap.add_argument('--no-rank', action='store_true'); ap.add_argument('--no-rate', action='store_true')
     a = ap.parse_args()

@@ -25,7 +25,7 @@ from .distributed import train_distributed
 from .modelfile import check_out, load_model
 from .recommend import parse_rate
 from .registry import MODELS, BadValue, check_hp, get_spec, models_of_kind, param, parse_value
-from .runs import Protocol, evaluate_saved, recommend_saved, report, retrain_folds, save_run, train_run
+from .runs import Protocol, default_ranker, evaluate_saved, recommend_saved, report, retrain_folds, save_run, train_run
 from .tune import read_params, write_params
 from .tune import tune as tune_settings
 
@@ -118,9 +118,9 @@ def data_cmd(data:str='ml-100k', # ml-100k, ml-latest-small, synthetic, or a rat
     return dict(data=data, **ratings_summary(get_ratings(data, data_dir)))
 
 def _ranker(name:str)->str|None:
-    "The `--ranker` name (None for 'none'), checked to be a ranking model"
-    if name in (None, 'none'): return None
-    if name not in models_of_kind('ranking'): raise CliError(f"--ranker {name!r}: choose a ranking model ({', '.join(models_of_kind('ranking'))}) or none")
+    "The `--ranker` name (None for 'none', 'auto' for `runs.default_ranker`'s rule), checked to be a ranking model"
+    if name in (None, 'none', 'auto'): return None if name != 'auto' else name
+    if name not in models_of_kind('ranking'): raise CliError(f"--ranker {name!r}: choose a ranking model ({', '.join(models_of_kind('ranking'))}) or none, or auto")
     return name
 
 # %% ../nbs/reference/cli.ipynb #ec3bb2d4
@@ -148,7 +148,7 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
               force:bool=False, # let --out replace a folder that holds something other than a model
               data_dir:str=None, # folder holding the MovieLens sets (default: $COLLAB_NB_DATA, else download)
               nproc:int=1, # processes for data-parallel training (torchrun; gloo on CPU, NCCL on GPU)
-              ranker:str='dae', # ranking model saved beside a rating model, which `recommend` then ranks with (none: no ranker)
+              ranker:str='auto', # ranking model saved beside a rating model, which `recommend` then ranks with (auto: ease-dae up to 10,000 items, else dae; none: no ranker)
              ):
     "Train a model on the training part, report its error on the valid and test parts; save it with `--out`"
     settings = model_settings(model, hp, epochs=epochs, lr=lr, wd=wd, bs=bs, n_factors=n_factors)
@@ -163,6 +163,7 @@ def train_cmd(data:str='auto', # ml-100k, ml-latest-small, synthetic, a ratings 
     tuned = _tune_first(proto, model, tune, settings) if tune else None
     if tuned is not None: settings = {**tuned['params'], **settings}
     if nproc > 1: return train_distributed(proto.data, nproc=nproc, out=out, model=model, test_pct=test_pct, valid_pct=valid_pct, seed=seed, data_dir=data_dir, force=force, **settings)
+    if ranker == 'auto': ranker = default_ranker(proto['train'])
     with contextlib.redirect_stdout(sys.stderr):  # fastai's progress bar (on a terminal) goes to stderr
         run = train_run(proto, model, settings, None if ranking else ranker, show=sys.stderr.isatty())
     res = report(run) if tuned is None else report(run, **{f'tuned_{k}': tuned[k] for k in ('metric', 'best_value')}, tuned_trials=len(tuned['trials']))

@@ -19,8 +19,8 @@ from .models import model_tables
 
 # %% auto #0
 __all__ = ['pair_keys', 'sample_negatives', 'SampleNegatives', 'bpr_loss', 'item_logits', 'multinomial_nll', 'History',
-           'UserRowsDL', 'AllItems', 'AllItemsCB', 'HistoryModel', 'EASE', 'MultDAE', 'WatchLike', 'liked_weights',
-           'negatives_setup', 'users_setup', 'ease_setup', 'with_history']
+           'UserRowsDL', 'AllItems', 'AllItemsCB', 'HistoryModel', 'EASE', 'MultDAE', 'WatchLike', 'EASEDAE',
+           'liked_weights', 'negatives_setup', 'users_setup', 'ease_setup', 'ease_dae_setup', 'with_history']
 
 # %% ../nbs/07_ranking.ipynb #1cb8bbc5
 def pair_keys(x:torch.Tensor, # `(n, 2)` user, item indices
@@ -199,6 +199,34 @@ class WatchLike(Module):
                 ): self.watch, self.like, self.beta = watch, like, beta
     def forward(self, x): return self.watch(x) + self.beta*self.like(x)
 
+# %% ../nbs/07_ranking.ipynb #3d045497
+def _zrow(t:torch.Tensor)->torch.Tensor: return (t - t.mean(1, keepdim=True)) / (t.std(1, keepdim=True) + 1e-8)
+
+class EASEDAE(HistoryModel):
+    "EASE and Mult-DAE blended: each one's scores standardised per user, `w` × EASE's + (1 - `w`) × Mult-DAE's log-softmax"
+    def __init__(self, n_users:int, # user rows (incl. `#na#`)
+                 n_items:int, # item rows (incl. `#na#`)
+                 n_factors:int=200, # Mult-DAE's user vector
+                 p:float=0.5, # Mult-DAE's dropout of the history
+                 w:float=0.25, # EASE's share of the blend
+                ):
+        self.n_users, self.n_items, self.w, self.y_range = n_users, n_items, w, None
+        self.ease, self.dae = EASE(n_users, n_items), MultDAE(n_users, n_items, n_factors, p)
+    def set_history(self, x:torch.Tensor): # `(n, 2)` user, item indices
+        "Use `x` as every user's history in both parts (copies of them, so a `with_history` copy shares nothing); returns the model"
+        super().set_history(x)
+        self._modules = dict(self._modules)
+        self.ease, self.dae = copy.copy(self.ease).set_history(x), copy.copy(self.dae).set_history(x)
+        return self
+    @classmethod
+    def of(cls, ease:EASE, dae:MultDAE, # trained models with their histories
+           w:float=0.25): # EASE's share
+        "The blend of a trained `ease` and `dae`, their histories kept"
+        b = cls(ease.n_users, ease.n_items, dae.item_out.shape[1], dae.p, w)
+        b.ease, b.dae, b.hist_x, b.hist = ease, dae, ease.hist_x, ease.hist
+        return b
+    def logits(self, users): return self.w*_zrow(self.ease.logits(users)) + (1-self.w)*_zrow(torch.log_softmax(self.dae.logits(users), 1))
+
 # %% ../nbs/07_ranking.ipynb #6896a19d
 def liked_weights(dls)->torch.Tensor:
     "1 for each training rating in the top quarter of the rating scale (≥ 4 on 1–5 stars), else 0"
@@ -225,6 +253,13 @@ def users_setup(model, dls, hp):
 def ease_setup(model, dls, hp):
     "EASE's `setup`: solve in closed form with ridge penalty `hp['lam']`; leaves nothing for `fit_model`"
     model.set_history(dls.train.dataset.x).solve(hp['lam'])
+
+# %% ../nbs/07_ranking.ipynb #9ecb7225
+def ease_dae_setup(model, dls, hp):
+    "The blend's `setup`: EASE solved in closed form with `hp['lam']`, then Mult-DAE's fit step (as `users_setup`)"
+    model.set_history(dls.train.dataset.x)
+    model.ease.solve(hp['lam'])
+    return dict(users_setup(model.dae, dls, hp), model=model.dae)
 
 # %% ../nbs/07_ranking.ipynb #30d5f887
 def with_history(model:HistoryModel, # a trained history model (`MultDAE`, `EASE`)

@@ -15,7 +15,7 @@ from fastai.losses import BCEWithLogitsLossFlat
 from .bayes import BayesMF, bayes_setup
 from .models import DotProduct, DotProductBias, DotProductBiasScratch
 from .neural import CollabNN
-from .ranking import EASE, MultDAE, bpr_loss, ease_setup, negatives_setup, users_setup
+from .ranking import EASE, EASEDAE, MultDAE, bpr_loss, ease_dae_setup, ease_setup, negatives_setup, users_setup
 from .svdpp import SVDpp, SVDppBlend, svdpp_blend_setup, svdpp_setup
 
 # %% auto #0
@@ -198,6 +198,12 @@ register_model(ModelSpec('dae', lambda nu, ni, y_range=None, n_factors=200, p=0.
                          (factors_param(200, (32, 600)), HParam('p', 0.5, "share of a user's history dropped in training", 0, 0.95, search=(0., 0.8), arch=True),
                           *fit_params(30, 5e-3, 0., 128, 'weight decay (decoupled)'), _TARGET), users_setup,
                          doc="Mult-DAE: a user's watched items through an autoencoder"))
+_LAM = HParam('lam', 300., 'ridge penalty: larger is smoother', 0, 1e7, search=(10., 1e4), log=True)
+register_model(ModelSpec('ease-dae', lambda nu, ni, y_range=None, n_factors=200, p=0.5, w=0.25: EASEDAE(nu, ni, n_factors, p, w), 'ranking',
+                         (factors_param(200, (32, 600)), HParam('p', 0.5, "share of a user's history dropped in training", 0, 0.95, search=(0., 0.8), arch=True),
+                          *fit_params(30, 5e-3, 0., 128, 'weight decay (decoupled)'), _TARGET, _LAM,
+                          HParam('w', 0.25, "EASE's share of the blend", 0, 1, search=(0., 1.), arch=True)), ease_dae_setup,
+                         doc="EASE and Mult-DAE blended, each standardised per user (`07_ranking`)"))
 register_model(ModelSpec('ease', lambda nu, ni, y_range=None: EASE(nu, ni), 'ranking',
                          (HParam('lam', 300., 'ridge penalty: larger is smoother', 0, 1e7, search=(10., 1e4), log=True),), ease_setup,
                          doc='EASE: item-item weights in closed form'))

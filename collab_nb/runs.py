@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .data import FOLDS, ML_FILES, Parts, get_ratings, movielens_fold, random_split, three_way_split
@@ -20,8 +21,8 @@ from .registry import BadValue, check_hp, get_spec
 from .train import train_model
 
 # %% auto #0
-__all__ = ['KNOWN_DATA', 'Protocol', 'protocol_of', 'Run', 'train_run', 'report', 'save_run', 'held_out', 'evaluate_saved',
-           'retrain_folds', 'new_user', 'recommend_saved']
+__all__ = ['KNOWN_DATA', 'BLEND_MAX_ITEMS', 'Protocol', 'protocol_of', 'Run', 'train_run', 'default_ranker', 'report', 'save_run',
+           'held_out', 'evaluate_saved', 'retrain_folds', 'new_user', 'recommend_saved']
 
 # %% ../nbs/reference/runs.ipynb #ac4227ee
 def _fold_whole(fold:str, data_dir=None)->Parts:
@@ -124,6 +125,15 @@ def train_run(protocol:Protocol, # where the ratings come from and how they are 
         assert rv.items.tolist() == vocab.items.tolist() and rv.users.tolist() == vocab.users.tolist(), "the ranker's split differs"
         rk = (dict(model=ranker, **rhp), r)
     return Run(m, vocab, dls, hp, protocol, model, time.perf_counter()-t0, rk)
+
+# %% ../nbs/reference/runs.ipynb #b47c4c8d
+BLEND_MAX_ITEMS = 10_000  # items in the training part up to which the default ranker is the EASE + Mult-DAE blend
+
+def default_ranker(train:pd.DataFrame, # a protocol's training part
+                   item_name:str='movie')->str:
+    "The ranker `collab-nb train` saves beside a rating model: 'ease-dae' up to `BLEND_MAX_ITEMS` items, else 'dae'"
+    return 'ease-dae' if train[item_name].nunique() <= BLEND_MAX_ITEMS else 'dae'
+
 
 # %% ../nbs/reference/runs.ipynb #60470d2d
 def _part(d:dict, part:str)->dict:

@@ -52,7 +52,7 @@ def test_help_defaults_come_from_the_registry_and_are_accepted():
     rc, out, err = run(['train', '--help'])
     assert rc == 0 and 'MODEL_NAMES' not in out and "DEFAULTS" not in out
     flat = ' '.join(out.split())
-    assert 'weight decay (default: 0.12; nn, softmax 0.1; bce, bpr, dae 0)' in flat and 'ease' not in flat.split('--wd')[1].split('--bs')[0]
+    assert 'weight decay (default: 0.12; nn, softmax 0.1; bce, bpr, dae, ease-dae 0)' in flat and 'ease ' not in flat.split('--wd')[1].split('--bs')[0]
     lines = out[out.index('models and their settings'):].splitlines()[1:]
     assert [ln.split()[0] for ln in lines] == list(MODELS)
     for ln in lines:

@@ -22,7 +22,7 @@ def data():
     df = load_movielens('ml-100k')
     return random_split(df[df.user <= 150], 0.2, 42)
 
-def test_registered(): assert set(RANKING) == {'bce', 'bpr', 'softmax', 'dae', 'ease'}
+def test_registered(): assert set(RANKING) == {'bce', 'bpr', 'softmax', 'dae', 'ease-dae', 'ease'}
 
 def test_negatives_never_positives():
     g = torch.Generator().manual_seed(0)
@@ -118,10 +118,10 @@ def cli_model(tmp_path_factory):
 
 def test_cli_train_saves_ranker(cli_model):
     out, res = cli_model
-    assert res['ranker'] == 'dae' and 0 < res['ranker_test_ndcg'] <= 1 and (out/'ranker.safetensors').exists()
+    assert res['ranker'] == 'ease-dae' and 0 < res['ranker_test_ndcg'] <= 1 and (out/'ranker.safetensors').exists()
     rc, so, se = run(['evaluate', '--model', str(out), '--json'])
     ev = json.loads(so)
-    assert rc == 0 and ev['ranker'] == 'dae' and ev['ranker_ndcg_at_10'] == pytest.approx(res['ranker_test_ndcg'], abs=1e-5)
+    assert rc == 0 and ev['ranker'] == 'ease-dae' and ev['ranker_ndcg_at_10'] == pytest.approx(res['ranker_test_ndcg'], abs=1e-5)
 
 def test_cli_all_users_lists(cli_model):
     out, _ = cli_model
