@@ -28,11 +28,7 @@ from nbouts import Kernel, check, compare_cell
 NBS = sorted(p for p in [*(ROOT/'nbs').glob('*.ipynb'), *(ROOT/'nbs'/'reference').glob('*.ipynb')] if not p.name.startswith('_'))
 EXERCISES = sorted(p for p in (ROOT/'collab_nb'/'classroom'/'exercises').glob('*.ipynb') if not p.name.startswith(('_', '.')))
 # re-runs that take 25 s or more on these 2-core machines (the rest take a few seconds each)
-<<<<<<< HEAD
-SLOW = {'02_dot_product', '04_collab_nn', '05_metrics', '05b_choosing', '07_ranking', '07b_baselines', '08_svdpp', '08b_bayes', '10_scale', 'reference/grader',
-=======
-SLOW = {'02_dot_product', '04_collab_nn', '05_metrics', '05b_choosing', '05c_time', '07_ranking', '08_svdpp', '08b_bayes', '10_scale', 'reference/grader',
->>>>>>> timesplit
+SLOW = {'02_dot_product', '04_collab_nn', '05_metrics', '05b_choosing', '05c_time', '07_ranking', '07b_baselines', '08_svdpp', '08b_bayes', '10_scale', 'reference/grader',
         'exercises/08_svdpp'}
 
 def _id(p:Path)->str:
