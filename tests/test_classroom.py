@@ -496,6 +496,101 @@ def test_carve_check_leaves_the_global_generators_alone():
     b = torch.rand(2), np.random.rand(2)
     assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all()
 
+# --- lesson 6b (cold start): deliberately wrong answers get the specific sentence -------------------------------------
+def _ridge06b(F, Y, lam, intercept='free', side='features'):
+    "`(W, b)` of the ridge map from `F` to `Y`, or with a usual slip: the intercept penalised or absent, the regression turned round"
+    if side == 'rows': F, Y = Y, F
+    if intercept == 'free':
+        fm, ym = F.mean(0), Y.mean(0)
+        W = torch.linalg.solve((F-fm).T@(F-fm) + lam*torch.eye(F.shape[1]), (F-fm).T@(Y-ym))
+        return W, ym - fm@W
+    if intercept == 'none': return torch.linalg.solve(F.T@F + lam*torch.eye(F.shape[1]), F.T@Y), torch.zeros(Y.shape[1])
+    X = torch.cat([torch.ones(len(F), 1), F], 1)
+    A = torch.linalg.solve(X.T@X + lam*torch.eye(X.shape[1]), X.T@Y)
+    return (A[1:], A[0]) if intercept == 'penalised' else A
+
+WRONG_COLD_ITEM = [
+    ('ridge_map', _ridge06b, None),
+    ('ridge_map', lambda F, Y, lam: [o.numpy() for o in _ridge06b(F, Y, lam)], None),          # a list of arrays
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, 0.), 'plain least-squares'),               # no regularisation
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, lam, 'penalised'), 'penalised the intercept'),
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, lam, 'none'), 'no intercept'),
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, lam, side='rows'), 'wrong side'),          # the rows mapped to the features
+    ('ridge_map', lambda F, Y, lam: (_ridge06b(F, Y, lam)[0].T, _ridge06b(F, Y, lam)[1]), 'transposed'),
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, lam)[::-1], '(b, W)'),
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, lam, 'stacked'), 'one matrix'),
+    ('ridge_map', lambda F, Y, lam: (_ridge06b(F, Y, lam)[0], Y.mean(0)), '`b` is not'),
+    ('ridge_map', lambda F, Y, lam: _ridge06b(F, Y, 10*lam), 'off by up to'),
+    ('ridge_map', lambda F, Y, lam: None, 'forget the `return`'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_COLD_ITEM, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_COLD_ITEM)])
+def test_wrong_answer_feedback_cold_item(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+# --- lesson 10 (scale): deliberately wrong answers get the specific sentence --------------------------------------------
+def _grads10(model, x, y, world, combine='weighted', zero=True, shards='strided'):
+    "Each shard's gradient combined, or with a usual slip: summed, a plain mean, `.grad` never zeroed, the final `.grad` kept"
+    ps, parts = list(model.parameters()), []
+    rows = [torch.arange(r, len(x), world) for r in range(world)] if shards == 'strided' else list(torch.arange(len(x)).tensor_split(world))
+    if zero == 'once': model.zero_grad()
+    for r in rows:
+        if zero is True: model.zero_grad()
+        F.mse_loss(model(x[r]), y[r]).backward()
+        w = dict(weighted=len(r)/len(x), mean=1/world, sum=1.).get(combine, 0.)
+        parts.append([p.grad*w for p in ps])
+    return [p.grad.clone() for p in ps] if combine == 'last' else [sum(o) for o in zip(*parts)]
+
+def _rows10(n, rank, world, how='strided'):
+    "Rank `rank`'s rows of a batch of `n`, or with a usual slip: the same rows for every rank, the remainder dropped, unseeded, overlapping"
+    if how == 'strided': return torch.arange(rank, n, world)
+    if how == 'chunks': return torch.arange(n).tensor_split(world)[rank]
+    if how == 'same': return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:n // world]
+    if how == 'drop': return torch.arange(rank*(n//world), (rank+1)*(n//world))
+    if how == 'unseeded': return torch.randperm(n).tensor_split(world)[rank]
+    if how == 'overlap': return torch.arange(rank, min(n, rank + n//world + 1))
+    if how == 'lopsided': return torch.arange(n)[:n - world + 1] if rank == 0 else torch.tensor([n - world + rank])
+    return torch.arange(rank, n, world).repeat(2)
+
+WRONG_SCALE = [
+    ('shard_grads', _grads10, None),
+    ('shard_grads', lambda *a: tuple(_grads10(*a, shards='chunks')), None),                   # consecutive chunks, a tuple
+    ('shard_grads', lambda m, x, y, w: list(torch.autograd.grad(F.mse_loss(m(x), y), list(m.parameters()))), None),  # the whole batch at once
+    ('shard_grads', lambda *a: _grads10(*a, combine='sum'), 'summed'),
+    ('shard_grads', lambda *a: _grads10(*a, combine='mean'), 'plain mean'),
+    ('shard_grads', lambda *a: _grads10(*a, combine='mean', shards='chunks'), 'plain mean'),
+    ('shard_grads', lambda *a: _grads10(*a, zero=False), 'left in `.grad` from the last step, and they pile up'),
+    ('shard_grads', lambda *a: _grads10(*a, zero='once'), 'pile up from shard to shard'),
+    ('shard_grads', lambda *a: _grads10(*a, combine='last', zero='once'), 'summed'),
+    ('shard_grads', lambda *a: _grads10(*a, combine='last', zero=False), 'what `.grad` holds after the last shard'),
+    ('shard_grads', lambda *a: _grads10(*a)[:-1], 'parameters but you returned'),
+    ('shard_grads', lambda *a: [o.T for o in _grads10(*a)], 'has shape'),
+    ('shard_grads', lambda *a: [0*o for o in _grads10(*a)], 'all zeros'),
+    ('shard_grads', lambda *a: _grads10(*a)[0], 'return a list of gradients'),
+    ('shard_rows', _rows10, None),
+    ('shard_rows', lambda *a: _rows10(*a, how='chunks').tolist(), None),
+    ('shard_rows', lambda *a: _rows10(*a, how='same'), 'every rank got the same'),
+    ('shard_rows', lambda *a: _rows10(*a, how='drop'), 'go to no rank'),
+    ('shard_rows', lambda *a: _rows10(*a, how='unseeded'), 'same rank gave different rows'),
+    ('shard_rows', lambda *a: _rows10(*a, how='overlap'), 'must not overlap'),
+    ('shard_rows', lambda *a: _rows10(*a, how='lopsided'), 'share the rows out evenly'),
+    ('shard_rows', lambda *a: _rows10(*a, how='twice'), 'rows twice'),
+    ('shard_rows', lambda *a: _rows10(*a).float(), 'not floats'),
+    ('shard_rows', lambda n, r, w: _rows10(n, r, w) + 1, 'does not exist'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_SCALE, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_SCALE)])
+def test_wrong_answer_feedback_scale(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+def test_shard_grads_check_leaves_its_copy_alone():
+    "The checker's reference gradients come from a private copy: an answer that changes the weights is named, not compared"
+    def moves(m, x, y, w):
+        with torch.no_grad():
+            for p in m.parameters(): p.add_(1.)
+        return _grads10(m, x, y, w)
+    with pytest.raises(ExerciseError, match='changed the parameters'): EXERCISES['shard_grads']['check'](moves)
+
 # --- issue 25, points 6 and 7: checkers that mutate what they check against, and plausible wrong answers that passed ------
 def _zeroing_fwd(self, x):
     "Zero the model it is given, then return what a zeroed model predicts (the middle of the range), still attached to the parameters"

@@ -145,3 +145,14 @@ def test_lessons_5_and_5b_through_the_judge(tmp_path):
     for ex, good, bad, words in cases:
         res = judged(ns, tmp_path, ex, [good, bad])
         assert res[good][0] == 'pass' and res[bad][0] == 'fail' and words in res[bad][1], (ex, res)
+
+def test_lessons_6b_and_10_through_the_judge(tmp_path):
+    "A `(W, b)` pair, a model's gradients (the stale `.grad` it carries included) and row numbers come back from the kernel; a wrong answer of each gets its sentence there too"
+    from test_classroom import _grads10, _ridge06b, _rows10
+    ns = {'ridge': _ridge06b, 'ridge_pen': lambda *a: _ridge06b(*a, 'penalised'), 'grads': _grads10, 'grads_mean': lambda *a: _grads10(*a, combine='mean'),
+          'grads_stale': lambda *a: _grads10(*a, zero=False), 'rows': _rows10, 'rows_same': lambda *a: _rows10(*a, how='same')}
+    cases = [('ridge_map', 'ridge', 'ridge_pen', 'penalised the intercept'), ('shard_grads', 'grads', 'grads_mean', 'plain mean'),
+             ('shard_grads', 'grads', 'grads_stale', 'left in `.grad`'), ('shard_rows', 'rows', 'rows_same', 'every rank got the same')]
+    for ex, good, bad, words in cases:
+        res = judged(ns, tmp_path, ex, [good, bad])
+        assert res[good][0] == 'pass' and res[bad][0] == 'fail' and words in res[bad][1], (ex, res)
