@@ -82,14 +82,15 @@ class Protocol:
 # %% ../nbs/reference/runs.ipynb #764f5cfb
 def protocol_of(cfg:dict, # a saved model's config (`load_model`)
                 data_dir=None, # folder holding the MovieLens sets
+                data:str|None=None, # its data file, named again by the user (a path stored in a config is never opened)
                )->Protocol:
-    "The `Protocol` a saved model was trained on; `BadValue` if its data is a file path (never opened from a config)"
+    "The `Protocol` a saved model was trained on; `BadValue` if its data is a file path the user did not name again"
     old = 'test_pct' not in cfg  # saved before the valid part: its `valid_pct` was the test share
     valid, test = (0., cfg.get('valid_pct', 0.2)) if old else (cfg.get('valid_pct', 0.2), cfg['test_pct'])
     if cfg.get('fold') in FOLDS: return Protocol(fold=cfg['fold'], seed=cfg.get('seed', 42), data_dir=data_dir, valid_pct=valid)
-    if cfg.get('data') not in KNOWN_DATA:
+    if cfg.get('data') not in KNOWN_DATA and data is None:
         raise BadValue('data', "is required: the model was trained on a file, and paths stored in a model file are never opened")
-    return Protocol(cfg['data'], None, test, cfg.get('seed', 42), data_dir, valid)
+    return Protocol(cfg['data'] if data is None else data, None, test, cfg.get('seed', 42), data_dir, valid)
 
 # %% ../nbs/reference/runs.ipynb #7ce1a250
 @dataclass
@@ -185,7 +186,7 @@ def held_out(cfg:dict, # a saved model's config
             how = f"fold {cfg['fold']}" if cfg.get('fold') else f"a random split of {cfg.get('data')}"
             raise BadValue('fold', f"{fold}: the model was trained on {how}, so {fold}.test overlaps its training data; train on fold {fold}, or retrain on all folds")
     if data is not None and data != cfg.get('data'): return None, get_ratings(data, data_dir, seed=cfg.get('seed', 42))
-    p = protocol_of(cfg, data_dir)
+    p = protocol_of(cfg, data_dir, data)  # `data` here is the model's own file, named again
     if not len(p['test']): raise BadValue('data', "is required: the model was trained on all ratings (test_pct 0), so none are held out")
     return p['train_valid'], p['test']
 
