@@ -6,7 +6,8 @@ import importlib
 
 LESSONS = {'00_data': 'data', '01_lookup': 'lookup', '02_dot_product': 'dot_product', '03_interpret': 'interpret',
            '04_collab_nn': 'collab_nn', '05_metrics': 'metrics', '05b_choosing': 'choosing', '06_recommend': 'recommend',
-           '07_ranking': 'ranking', '08_svdpp': 'svdpp', '08b_bayes': 'bayes', '09_fast': 'fast'}  # lesson id (its notebook in nbs/) -> module of its checkers
+           '07_ranking': 'ranking', '08_svdpp': 'svdpp', '08b_bayes': 'bayes', '09_fast': 'fast',
+           '05c_time': 'timesplit', '07b_baselines': 'baselines'}  # lesson id (its notebook in nbs/) -> module of its checkers
 _FRAMEWORK = ['EXERCISES', 'ExerciseError', 'exercise', 'lesson_exercises', 'run_check']
 
 def _public()->dict:
