@@ -794,3 +794,101 @@ def test_site_in_headless_chromium(tmp_path):
     assert h1 and h1[0].strip().rstrip('¶').strip() == site._nb_title(nbformat.read(lesson, as_version=4), '')[0]
     assert any(tag == 'h2' for tag,_ in page.h)
     assert len(page.imgs) >= 1, 'no plot on the page'
+
+# --- lesson 5c (splitting by when): deliberately wrong answers get the specific sentence ---------------------------------
+def _latest05c(ratings, n, min_keep, how='ok'):
+    "Positions of each user's latest `n`, or with a usual slip: any `n`, a global cut, light users too, all ties at the cut, ties reversed"
+    import numpy as np
+    df = ratings.reset_index(drop=True)
+    if how == 'reversed': return len(df) - 1 - _latest05c(df.iloc[::-1], n, min_keep)
+    if how == 'global': return np.argsort(df.timestamp.to_numpy(), kind='stable')[len(df) - len(_latest05c(df, n, min_keep)):]
+    size = df.groupby('user').user.transform('size').to_numpy()
+    if how == 'ties':
+        nth = df.groupby('user').timestamp.transform(lambda t: np.sort(t.to_numpy())[-min(n, len(t))]).to_numpy()
+        return np.flatnonzero((df.timestamp.to_numpy() >= nth) & (size >= n + min_keep))
+    s = df.sample(frac=1, random_state=0) if how == 'random' else df.sort_values(['user', 'timestamp'], kind='stable')
+    from_end = s.groupby('user').cumcount(ascending=how == 'random').to_numpy()
+    keep = s.groupby('user').user.transform('size').to_numpy() >= (n + min_keep if how != 'light' else 0)
+    return s.index[(from_end < n) & keep].to_numpy()
+
+def _mask05c(ratings, n, min_keep):
+    import numpy as np
+    m = np.zeros(len(ratings), bool); m[_latest05c(ratings, n, min_keep)] = True
+    return m
+
+WRONG_TIME05C = [
+    ('latest_holdout', _latest05c, None),
+    ('latest_holdout', lambda *a: _latest05c(*a).tolist(), None),                               # a list
+    ('latest_holdout', lambda *a: torch.as_tensor(_latest05c(*a)), None),                       # a tensor
+    ('latest_holdout', lambda *a: _latest05c(*a, how='random'), 'not any'),
+    ('latest_holdout', lambda *a: _latest05c(*a, how='global'), 'one global cut in time'),
+    ('latest_holdout', lambda *a: _latest05c(*a, how='light'), 'stay wholly in training'),
+    ('latest_holdout', lambda *a: _latest05c(*a, how='ties'), 'hold out exactly'),
+    ('latest_holdout', lambda *a: _latest05c(*a, how='reversed'), 'break ties by row order'),
+    ('latest_holdout', lambda r, n, k: _latest05c(r, n - 1, k + 1), 'should be held out'),
+    ('latest_holdout', _mask05c, 'boolean mask'),
+    ('latest_holdout', lambda r, n, k: r.iloc[_latest05c(r, n, k)], 'not a DataFrame'),
+    ('latest_holdout', lambda *a: __import__('numpy').setdiff1d(__import__('numpy').arange(len(a[0])), _latest05c(*a)), 'stay in training'),
+    ('latest_holdout', lambda *a: _lib('collab_nb.data:holdout_split')(a[0], n=a[1], by='time', min_keep=a[2])[1].index, 'hands in `collab_nb.data.holdout_split`'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_TIME05C, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_TIME05C)])
+def test_wrong_answer_feedback_time05c(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)
+
+def test_latest_holdout_reference_is_holdout_split05c():
+    "The checker's tables have ties at the cut of a heavy user and a light user, and its reference is `holdout_split(by='time')`"
+    from collab_nb.classroom.checks.core import gen
+    from collab_nb.classroom.checks.timesplit import _latest_ref, _ratings_case
+    g = gen()
+    for _ in range(5):
+        df, n, keep = _ratings_case(g)
+        size = df.user.value_counts()
+        assert (size < n + keep).any() and (size >= n + keep).any()
+        assert _latest_ref(df, n, keep) == set(_latest05c(df, n, keep).tolist())
+        assert set(_latest05c(df, n, keep, 'ties').tolist()) != _latest_ref(df, n, keep)   # the tie is there to be missed
+
+# --- lesson 7b (baselines): deliberately wrong answers get the specific sentence ------------------------------------------
+def _knn07b(X, K, norm='both', self_sim=False, axis=1, topk=True, hide=True):
+    "Item-kNN scores, or with a usual slip: no or one-sided normalisation, the item among its neighbours, top K of columns, every similarity, watched items scored"
+    n = X.norm(dim=0)
+    G = X.T @ X
+    if norm == 'both': G = G / n[:, None] / n[None]
+    elif norm == 'one': G = G / n[None]
+    if not self_sim: G.fill_diagonal_(-float('inf'))
+    k = K if topk else X.shape[1] - (0 if self_sim else 1)
+    top = G.topk(k, dim=axis)
+    s = X @ torch.zeros_like(G).scatter(axis, top.indices, top.values)
+    if hide: s[X > 0] = -float('inf')
+    return s
+
+def _cov07b(lists, k, n_items): return len(torch.unique(lists[:, :k])) / (n_items - 1)
+
+WRONG_BASELINES07B = [
+    ('knn_scores', _knn07b, None),
+    ('knn_scores', lambda X, K: _knn07b(X.double(), K).numpy(), None),                          # an array, in float64
+    ('knn_scores', lambda X, K: _knn07b(X, K, norm='none'), 'raw dot products'),
+    ('knn_scores', lambda X, K: _knn07b(X, K, norm='one'), "one column's norm only"),
+    ('knn_scores', lambda X, K: _knn07b(X, K, self_sim=True), 'include the item itself'),
+    ('knn_scores', lambda X, K: _knn07b(X, K, axis=0), 'K largest of each column'),
+    ('knn_scores', lambda X, K: _knn07b(X, K, topk=False), 'K was not applied'),
+    ('knn_scores', lambda X, K: _knn07b(X, K, hide=False), 'set them to -inf'),
+    ('knn_scores', lambda X, K: _knn07b(X, K).clamp(min=-1e9), 'set them to -inf'),           # a large negative number is not -inf
+    ('knn_scores', lambda X, K: _knn07b(X, K + 1), 'differ from item-kNN'),
+    ('knn_scores', lambda X, K: X.T @ X, 'similarities of the items'),
+    ('catalogue_coverage', _cov07b, None),
+    ('catalogue_coverage', lambda *a: torch.tensor(_cov07b(*a)), None),                         # a 0-d tensor
+    ('catalogue_coverage', lambda l, k, n: l[:, :k].numel() / (n - 1), 'duplicates included'),
+    ('catalogue_coverage', lambda l, k, n: len(torch.unique(l[:, :k])) / n, "'#na#' placeholder"),
+    ('catalogue_coverage', lambda l, k, n: len(torch.unique(l[:, :k])) / len(torch.unique(l)), 'items that appear on the whole lists'),
+    ('catalogue_coverage', lambda l, k, n: len(torch.unique(l[:, :k])) / len(l), 'number of users'),
+    ('catalogue_coverage', lambda l, k, n: len(torch.unique(l[:, :k])) / l[:, :k].numel(), 'number of slots'),
+    ('catalogue_coverage', lambda l, k, n: len(torch.unique(l)) / (n - 1), 'not only their first'),
+    ('catalogue_coverage', lambda l, k, n: sum(len(set(r[:k].tolist())) for r in l) / len(l) / (n - 1), 'averaged each user'),
+    ('catalogue_coverage', lambda l, k, n: len(torch.unique(l[:, :k])), 'number of distinct items'),
+    ('catalogue_coverage', lambda l, k, n: _cov07b(l, k, n) + 0.01, 'the coverage is'),
+]
+
+@pytest.mark.parametrize('name,f,msg', WRONG_BASELINES07B, ids=[f'{n}-{i}' for i,(n,_,_) in enumerate(WRONG_BASELINES07B)])
+def test_wrong_answer_feedback_baselines07b(name, f, msg, capsys):
+    test_wrong_answer_feedback(name, f, msg, capsys)

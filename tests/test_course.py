@@ -125,7 +125,7 @@ OVER_HALF = {'00_data': 0.68, '03_interpret': 0.53, '05_metrics': 0.59, '06_reco
              '08_svdpp': 0.68, '08b_bayes': 0.62, '09_fast': 0.54, '10_scale': 0.56}
 
 # Lessons without an exercise source in collab_nb/classroom/exercises/ yet (may only shrink).
-WITHOUT_EXERCISE = {'05c_time', '07b_baselines'}
+WITHOUT_EXERCISE = set()
 
 def exported_share(cells:list)->float:
     "Exported code lines over the code lines a reader sees (non-blank, not a `#|` directive, hidden cells left out)"

@@ -5,9 +5,9 @@ that needs one lesson's checkers imports only what that lesson needs."""
 import importlib
 
 LESSONS = {'00_data': 'data', '01_lookup': 'lookup', '02_dot_product': 'dot_product', '03_interpret': 'interpret',
-           '04_collab_nn': 'collab_nn', '05_metrics': 'metrics', '05b_choosing': 'choosing', '06_recommend': 'recommend',
-           '06b_cold_item': 'cold_item', '07_ranking': 'ranking', '08_svdpp': 'svdpp', '08b_bayes': 'bayes', '09_fast': 'fast',
-           '10_scale': 'scale'}  # lesson id (its notebook in nbs/) -> module of its checkers
+           '04_collab_nn': 'collab_nn', '05_metrics': 'metrics', '05b_choosing': 'choosing', '05c_time': 'timesplit',
+           '06_recommend': 'recommend', '06b_cold_item': 'cold_item', '07_ranking': 'ranking', '07b_baselines': 'baselines',
+           '08_svdpp': 'svdpp', '08b_bayes': 'bayes', '09_fast': 'fast', '10_scale': 'scale'}  # lesson id (its notebook in nbs/) -> module of its checkers
 _FRAMEWORK = ['EXERCISES', 'ExerciseError', 'exercise', 'lesson_exercises', 'run_check']
 
 def _public()->dict:
