@@ -36,9 +36,10 @@ def _unpruned(p, model, trials, seed):
     "The same seeded TPE study with no pruner: (seconds, best params, best value, n complete)"
     import optuna
 
+    from collab_nb.metrics import valid_report
     from collab_nb.registry import check_hp, get_spec
     from collab_nb.runs import train_run
-    from collab_nb.tune import METRICS, trial_hp, valid_report
+    from collab_nb.tune import METRICS, trial_hp
     spec = get_spec(model)
     metric, direction = METRICS[spec.kind]
     def f(trial):

@@ -188,7 +188,6 @@ def tune_cmd(model:Annotated[str, MODEL_HELP]='dot-bias',
             ):
     "Choose a model's settings on the valid part (Optuna TPE with pruning; the test part is never read); write them with --out"
     positive(trials, 'trials', 10**6); finite(timeout, 'timeout', 0, lo_open=True)
-    if not valid_pct: raise CliError("--valid-pct 0: tuning needs a valid part carved from the training part")
     if out is not None and Path(out).exists() and not force: raise CliError(f"--out {out}: file exists; pass --force to replace it")
     fixed = model_settings(model, hp)
     proto = Protocol('ml-100k' if fold is not None else resolve_data(data, data_dir), fold, test_pct, seed, data_dir, valid_pct)

@@ -213,11 +213,9 @@ class EASEDAE(HistoryModel):
         self.n_users, self.n_items, self.w, self.y_range = n_users, n_items, w, None
         self.ease, self.dae = EASE(n_users, n_items), MultDAE(n_users, n_items, n_factors, p)
     def set_history(self, x:torch.Tensor): # `(n, 2)` user, item indices
-        "Use `x` as every user's history in both parts (copies of them, so a `with_history` copy shares nothing); returns the model"
-        super().set_history(x)
-        self._modules = dict(self._modules)
-        self.ease, self.dae = copy.copy(self.ease).set_history(x), copy.copy(self.dae).set_history(x)
-        return self
+        "Use `x` as every user's history, in both parts; returns the model"
+        self.ease.set_history(x); self.dae.set_history(x)
+        return super().set_history(x)
     @classmethod
     def of(cls, ease:EASE, dae:MultDAE, # trained models with their histories
            w:float=0.25): # EASE's share
@@ -265,7 +263,8 @@ def ease_dae_setup(model, dls, hp):
 def with_history(model:HistoryModel, # a trained history model (`MultDAE`, `EASE`)
                  items:torch.Tensor, # item indices the new user watched
                 )->HistoryModel:
-    "A copy of `model` in which user 0 (`#na#`) has watched `items`"
+    "A copy of `model` (weights shared, its parts copied too) in which user 0 (`#na#`) has watched `items`"
     m = copy.copy(model)
+    m._modules = {k: copy.copy(v) for k, v in model._modules.items()}  # a blend's parts take the new history, not the original's
     new = torch.stack([torch.zeros_like(items), items], 1).long()
     return m.set_history(torch.cat([model.hist_x[model.hist_x[:,0] != 0], new]))

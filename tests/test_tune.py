@@ -35,7 +35,7 @@ def small(csvs):
 
 def _tune(root, name):
     out = root/name/'p.json'
-    rc, so, se = run('tune', '--data', root/name/'r.csv', *TRIALS, '--out', out, '--json')
+    rc, so, se = run('tune', '--data', root/name/'r.csv', *TRIALS, '--out', out, '--force', '--json')
     assert rc == 0, se
     return out.read_bytes(), json.loads(so)
 
@@ -56,8 +56,7 @@ def test_test_ratings_never_reach_the_tuner(csvs):
 def test_valid_ratings_do_reach_the_tuner(csvs):
     "The control: changing the valid part's ratings changes the study (so the identical files above are not an accident)"
     root, _ = csvs
-    pa, _ = _tune(root, 'a') if not (root/'a'/'p.json').exists() else ((root/'a'/'p.json').read_bytes(), None)
-    pc, _ = _tune(root, 'c')
+    (pa, _), (pc, _) = _tune(root, 'a'), _tune(root, 'c')
     assert json.loads(pa)['trials'] != json.loads(pc)['trials']
 
 def test_round_trip_tune_train_evaluate_recommend(tmp_path, small):
